@@ -1,0 +1,56 @@
+/*
+ * lk_backend.h — the storage vtable. The core talks to storage only through
+ * this table; each file in backends/ fills one (Dovecot's passdb model).
+ *
+ * Data model: an ordered map of byte-string keys to byte-string values. The
+ * core stores printable text in both, but a backend must accept any bytes.
+ *
+ * Transactions: every get/put/del/scan happens inside one. A read
+ * transaction sees one consistent snapshot. A write transaction is exclusive
+ * across threads and processes (one writer at a time, readers never blocked)
+ * and its changes become visible to others all at once at commit, or never.
+ * Pointers returned by get/scan stay valid until the transaction ends or the
+ * same transaction writes.
+ *
+ * Errors: functions return an lk_status and, on failure, set the thread's
+ * message with lk_seterr(). Missing keys are LK_ERR_NOT_FOUND (no message
+ * needed).
+ */
+#ifndef LK_BACKEND_H
+#define LK_BACKEND_H
+
+#include "latchkey.h"
+
+typedef struct lk_backend_conf {
+    const char *path;      /* store file */
+    uint64_t map_size;     /* LMDB: map size in bytes; others ignore */
+    int read_only;         /* open for reading only (no create) */
+} lk_backend_conf;
+
+/* Return 0 to continue, non-zero to stop the scan (scan then returns LK_OK). */
+typedef int (*lk_scan_fn)(void *arg, const char *key, size_t klen, const char *val, size_t vlen);
+
+typedef struct lk_backend_ops {
+    const char *name;
+    /* Create the store (mode 0600) if missing unless read_only. Refuse an
+     * existing store that is group/world-writable or owned by another
+     * non-root user (LK_ERR_STORE_PERM). A missing parent directory is an
+     * LK_ERR_STORE error naming it. */
+    lk_status (*open)(const lk_backend_conf *conf, void **handle);
+    void (*close)(void *handle);
+    lk_status (*begin)(void *handle, int write, void **txn);
+    lk_status (*commit)(void *txn);  /* ends the txn, also on failure */
+    void (*abort)(void *txn);
+    lk_status (*get)(void *txn, const char *key, size_t klen, const char **val, size_t *vlen);
+    lk_status (*put)(void *txn, const char *key, size_t klen, const char *val, size_t vlen);
+    lk_status (*del)(void *txn, const char *key, size_t klen);
+    /* Keys starting with prefix, in ascending byte order. */
+    lk_status (*scan)(void *txn, const char *prefix, size_t plen, lk_scan_fn fn, void *arg);
+} lk_backend_ops;
+
+/* backends/registry.c: the compiled-in backends, by config name. */
+const lk_backend_ops *lk_backend_find(const char *name);
+extern const lk_backend_ops lk_backend_lmdb;
+extern const lk_backend_ops lk_backend_flatfile;
+
+#endif

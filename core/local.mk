@@ -1,0 +1,20 @@
+# core/: the key model, rules, hashing, config, verify path.
+# libcore.la holds every object (core + backends); tests link it directly to
+# reach internal functions. liblatchkey.la is the installed library and
+# exports only the lk_ API (-fvisibility=hidden + LK_EXPORT).
+noinst_LTLIBRARIES += libcore.la
+libcore_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(SODIUM_CFLAGS) $(LMDB_CFLAGS) $(YAML_CFLAGS)
+libcore_la_LIBADD = $(SODIUM_LIBS) $(LMDB_LIBS) $(YAML_LIBS)
+libcore_la_SOURCES = \
+	core/latchkey.h core/lk_backend.h core/lk_error.h core/lk_config.h core/lk_ip.h \
+	core/lk_internal.h \
+	core/status.c \
+	core/config.c \
+	core/ip.c
+
+lib_LTLIBRARIES += liblatchkey.la
+liblatchkey_la_SOURCES = core/version.c
+liblatchkey_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden
+liblatchkey_la_LIBADD = libcore.la
+liblatchkey_la_LDFLAGS = -version-info 0:0:0 -no-undefined
+include_HEADERS += core/latchkey.h

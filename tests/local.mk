@@ -1,0 +1,18 @@
+# tests/: run by `make check`. Unit tests are cmocka programs; end-to-end
+# tests are shell scripts driving the built binaries and plugins.
+TEST_EXTENSIONS = .sh
+SH_LOG_COMPILER = $(SHELL)
+AM_TESTS_ENVIRONMENT = \
+	LK_BUILDDIR='$(abs_top_builddir)'; export LK_BUILDDIR; \
+	LK_SRCDIR='$(abs_top_srcdir)'; export LK_SRCDIR; \
+	TZ=UTC; export TZ;
+
+# Unit tests link the convenience library to reach internal functions.
+UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SODIUM_CFLAGS)
+UNIT_LDADD = libcore.la $(CMOCKA_LIBS) $(SODIUM_LIBS) $(LMDB_LIBS) $(YAML_LIBS)
+
+include tests/unit/core.mk
+include tests/unit/backends.mk
+include tests/unit/config.mk
+include tests/e2e/cli.mk
+include tests/plugins/plugins.mk
