@@ -46,6 +46,9 @@ extern "C" {
 
 #define LK_VERSION_STRING "0.1.0"
 
+/* The library's version, e.g. "0.1.0". */
+LK_EXPORT const char *lk_version(void);
+
 /* ---------------------------------------------------------------- status */
 
 typedef enum lk_status {

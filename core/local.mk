@@ -10,7 +10,17 @@ libcore_la_SOURCES = \
 	core/lk_internal.h \
 	core/status.c \
 	core/config.c \
-	core/ip.c
+	core/ip.c \
+	core/keyfmt.c \
+	core/record.c \
+	core/text.c \
+	core/secret.c \
+	core/cache.c \
+	core/ctx.c \
+	core/users.c \
+	core/access_keys.c \
+	core/apikeys.c \
+	core/records.c
 
 lib_LTLIBRARIES += liblatchkey.la
 liblatchkey_la_SOURCES = core/version.c

@@ -9,7 +9,7 @@ AM_TESTS_ENVIRONMENT = \
 
 # Unit tests link the convenience library to reach internal functions.
 UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SODIUM_CFLAGS)
-UNIT_LDADD = libcore.la $(CMOCKA_LIBS) $(SODIUM_LIBS) $(LMDB_LIBS) $(YAML_LIBS)
+UNIT_LIBS = libcore.la $(CMOCKA_LIBS) $(SODIUM_LIBS) $(LMDB_LIBS) $(YAML_LIBS)
 
 include tests/unit/core.mk
 include tests/unit/backends.mk

@@ -1,0 +1,322 @@
+/*
+ * users.c — root accounts and their sub-users / collaborators.
+ */
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lk_internal.h"
+
+static const char *const kind_names[] = {"root", "sub-user", "collaborator"};
+
+const char *lk_user_kind_name(lk_user_kind k)
+{
+    return (unsigned)k < 3 ? kind_names[k] : "unknown";
+}
+
+bool lk_uin_ok(uint64_t uin)
+{
+    return uin >= 1 && uin <= (uint64_t)INT64_MAX;
+}
+
+static lk_status decode_user(uint64_t uin, const char *v, size_t vl, lk_user *out)
+{
+    const char *f;
+    size_t fl;
+    uint64_t kind = 0, root = 0;
+    int64_t created = 0;
+
+    if (!lk_rec_find(v, vl, "kind", &f, &fl) || !lk_rec_parse_u64(f, fl, &kind) || kind > 2 ||
+        !lk_rec_find(v, vl, "root", &f, &fl) || !lk_rec_parse_u64(f, fl, &root) ||
+        !lk_rec_find(v, vl, "created", &f, &fl) || !lk_rec_parse_i64(f, fl, &created))
+        return lk_seterr(LK_ERR_STORE, "corrupt user record for UIN %" PRIu64, uin);
+    out->uin = uin;
+    out->kind = (lk_user_kind)kind;
+    out->root_uin = root;
+    out->create_time = created;
+    return LK_OK;
+}
+
+lk_status lk_user_load(lk_txn *txn, uint64_t uin, lk_user *out)
+{
+    char key[LK_KEYBUF];
+    const char *v;
+    size_t vl;
+
+    lk_key_user(key, uin);
+    lk_status st = lk_txn_get(txn, key, &v, &vl);
+    if (st == LK_ERR_NOT_FOUND)
+        return lk_seterr(LK_ERR_USER_NOT_EXIST, "user %" PRIu64 " does not exist", uin);
+    if (st != LK_OK)
+        return st;
+    return decode_user(uin, v, vl, out);
+}
+
+lk_status lk_user_add(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64_t root_uin)
+{
+    char key[LK_KEYBUF];
+    lk_txn txn;
+    lk_user root;
+    lk_rec rec;
+
+    if (!lk_uin_ok(uin))
+        return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range (1..%" PRId64 ")", uin, INT64_MAX);
+    if ((unsigned)kind > LK_USER_COLLABORATOR)
+        return lk_seterr(LK_ERR_PARAM, "unknown user kind %d", (int)kind);
+    if (kind == LK_USER_ROOT) {
+        if (root_uin != 0 && root_uin != uin)
+            return lk_seterr(LK_ERR_PARAM, "a root account cannot belong to root account %" PRIu64, root_uin);
+        root_uin = uin;
+    } else if (!lk_uin_ok(root_uin) || root_uin == uin) {
+        return lk_seterr(LK_ERR_PARAM, "a %s needs the UIN of its root account", lk_user_kind_name(kind));
+    }
+
+    lk_status st = lk_txn_begin(ctx, true, &txn);
+    if (st != LK_OK)
+        return st;
+    lk_user existing;
+    st = lk_user_load(&txn, uin, &existing);
+    if (st == LK_OK) {
+        st = lk_seterr(LK_ERR_USER_EXISTS, "user %" PRIu64 " already exists", uin);
+        goto out;
+    }
+    if (st != LK_ERR_USER_NOT_EXIST)
+        goto out;
+    if (kind != LK_USER_ROOT) {
+        st = lk_user_load(&txn, root_uin, &root);
+        if (st == LK_ERR_USER_NOT_EXIST)
+            st = lk_seterr(LK_ERR_USER_NOT_EXIST, "root account %" PRIu64 " does not exist", root_uin);
+        if (st != LK_OK)
+            goto out;
+        if (root.kind != LK_USER_ROOT) {
+            st = lk_seterr(LK_ERR_SUB_UIN, "%" PRIu64 " is a %s, not a root account", root_uin,
+                           lk_user_kind_name(root.kind));
+            goto out;
+        }
+    }
+    lk_rec_init(&rec);
+    lk_rec_add_u64(&rec, "kind", (uint64_t)kind);
+    lk_rec_add_u64(&rec, "root", root_uin);
+    lk_rec_add_i64(&rec, "created", lk_now(ctx));
+    lk_key_user(key, uin);
+    st = lk_txn_put(&txn, key, &rec);
+    lk_rec_free(&rec);
+    if (st != LK_OK)
+        goto out;
+    return lk_txn_commit(&txn);
+out:
+    lk_txn_abort(&txn);
+    return st;
+}
+
+lk_status lk_user_get(lk_ctx *ctx, uint64_t uin, lk_user *out)
+{
+    lk_txn txn;
+    if (!lk_uin_ok(uin))
+        return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range", uin);
+    lk_status st = lk_txn_begin(ctx, false, &txn);
+    if (st != LK_OK)
+        return st;
+    st = lk_user_load(&txn, uin, out);
+    lk_txn_abort(&txn);
+    return st;
+}
+
+typedef struct user_list {
+    uint64_t root; /* 0: all */
+    lk_user *items;
+    size_t n, cap;
+    lk_status st;
+} user_list;
+
+static int list_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl)
+{
+    user_list *l = arg;
+    uint64_t uin;
+    lk_user u;
+
+    if (kl < 3 || !lk_rec_parse_u64(k + 2, kl - 2, &uin)) {
+        l->st = lk_seterr(LK_ERR_STORE, "corrupt user key in store");
+        return 1;
+    }
+    if ((l->st = decode_user(uin, v, vl, &u)) != LK_OK)
+        return 1;
+    if (l->root != 0 && u.root_uin != l->root)
+        return 0;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 16;
+        lk_user *ni = realloc(l->items, cap * sizeof *ni);
+        if (ni == NULL) {
+            l->st = lk_seterr(LK_ERR_NOMEM, "out of memory listing users");
+            return 1;
+        }
+        l->items = ni;
+        l->cap = cap;
+    }
+    l->items[l->n++] = u;
+    return 0;
+}
+
+static lk_status collect_users(lk_txn *txn, uint64_t root_uin, user_list *l)
+{
+    memset(l, 0, sizeof *l);
+    l->root = root_uin;
+    lk_status st = lk_txn_scan(txn, "u/", list_cb, l);
+    if (st == LK_OK)
+        st = l->st;
+    if (st != LK_OK) {
+        free(l->items);
+        l->items = NULL;
+    }
+    return st;
+}
+
+lk_status lk_user_list(lk_ctx *ctx, uint64_t root_uin, lk_user **out, size_t *count)
+{
+    lk_txn txn;
+    user_list l;
+
+    *out = NULL;
+    *count = 0;
+    lk_status st = lk_txn_begin(ctx, false, &txn);
+    if (st != LK_OK)
+        return st;
+    if (root_uin != 0) {
+        lk_user root;
+        st = lk_user_load(&txn, root_uin, &root);
+        if (st == LK_OK && root.kind != LK_USER_ROOT)
+            st = lk_seterr(LK_ERR_SUB_UIN, "%" PRIu64 " is a %s, not a root account", root_uin,
+                           lk_user_kind_name(root.kind));
+    }
+    if (st == LK_OK)
+        st = collect_users(&txn, root_uin, &l);
+    lk_txn_abort(&txn);
+    if (st == LK_OK) {
+        *out = l.items;
+        *count = l.n;
+    }
+    return st;
+}
+
+/* Collect the ids under an index prefix ("uk/UIN20/" or "ua/UIN20/"). */
+typedef struct id_list {
+    size_t skip;
+    char (*ids)[LK_SECRET_ID_LEN + 1];
+    size_t n, cap;
+    bool oom;
+} id_list;
+
+static int id_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl)
+{
+    id_list *l = arg;
+    (void)v, (void)vl;
+    if (l->n == l->cap) {
+        size_t cap = l->cap ? l->cap * 2 : 8;
+        void *ni = realloc(l->ids, cap * sizeof *l->ids);
+        if (ni == NULL) {
+            l->oom = true;
+            return 1;
+        }
+        l->ids = ni;
+        l->cap = cap;
+    }
+    size_t idl = kl - l->skip;
+    if (idl > LK_SECRET_ID_LEN)
+        idl = LK_SECRET_ID_LEN;
+    memcpy(l->ids[l->n], k + l->skip, idl);
+    l->ids[l->n][idl] = '\0';
+    l->n++;
+    return 0;
+}
+
+lk_status lk_user_delete(lk_ctx *ctx, uint64_t uin, int force)
+{
+    lk_txn txn;
+    lk_user u;
+    user_list members = {0};
+    id_list aks = {0}, apis = {0};
+    char key[LK_KEYBUF], prefix_k[LK_KEYBUF], prefix_a[LK_KEYBUF];
+
+    if (!lk_uin_ok(uin))
+        return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range", uin);
+    lk_status st = lk_txn_begin(ctx, true, &txn);
+    if (st != LK_OK)
+        return st;
+    if ((st = lk_user_load(&txn, uin, &u)) != LK_OK)
+        goto out;
+    if (u.kind == LK_USER_ROOT) {
+        if ((st = collect_users(&txn, uin, &members)) != LK_OK)
+            goto out;
+        if (members.n > 1) { /* the root itself is listed */
+            st = lk_seterr(LK_ERR_USER_HAS_KEYS, "root account %" PRIu64 " still has %zu member(s); delete them first",
+                           uin, members.n - 1);
+            goto out;
+        }
+    }
+    lk_key_ak_index(prefix_k, uin, "");
+    lk_key_api_index(prefix_a, uin, "");
+    aks.skip = strlen(prefix_k);
+    apis.skip = strlen(prefix_a);
+    if ((st = lk_txn_scan(&txn, prefix_k, id_cb, &aks)) != LK_OK || (st = lk_txn_scan(&txn, prefix_a, id_cb, &apis)) != LK_OK)
+        goto out;
+    if (aks.oom || apis.oom) {
+        st = lk_seterr(LK_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if ((aks.n || apis.n) && !force) {
+        st = lk_seterr(LK_ERR_USER_HAS_KEYS,
+                       "user %" PRIu64 " still has %zu access key(s) and %zu API key(s); delete them or use force", uin,
+                       aks.n, apis.n);
+        goto out;
+    }
+    for (size_t i = 0; i < aks.n && st == LK_OK; i++) {
+        lk_key_ak(key, aks.ids[i]);
+        st = lk_txn_del(&txn, key);
+        if (st == LK_OK || st == LK_ERR_NOT_FOUND) {
+            lk_key_ak_index(key, uin, aks.ids[i]);
+            st = lk_txn_del(&txn, key);
+        }
+        if (st == LK_OK || st == LK_ERR_NOT_FOUND)
+            st = lk_records_delete(ctx, &txn, aks.ids[i]);
+    }
+    for (size_t i = 0; i < apis.n && st == LK_OK; i++) {
+        lk_apikey k;
+        if ((st = lk_apikey_load(&txn, apis.ids[i], &k)) == LK_OK) {
+            lk_key_api_name(key, uin, k.name);
+            lk_apikey_release(&k);
+            st = lk_txn_del(&txn, key);
+        }
+        if (st == LK_OK || st == LK_ERR_NOT_FOUND || st == LK_ERR_KEY_NOT_EXIST) {
+            lk_key_api(key, apis.ids[i]);
+            st = lk_txn_del(&txn, key);
+        }
+        if (st == LK_OK || st == LK_ERR_NOT_FOUND) {
+            lk_key_api_index(key, uin, apis.ids[i]);
+            st = lk_txn_del(&txn, key);
+        }
+        if (st == LK_OK || st == LK_ERR_NOT_FOUND)
+            st = lk_records_delete(ctx, &txn, apis.ids[i]);
+    }
+    if (st == LK_ERR_NOT_FOUND)
+        st = LK_OK;
+    if (st != LK_OK)
+        goto out;
+    lk_key_user(key, uin);
+    if ((st = lk_txn_del(&txn, key)) != LK_OK)
+        goto out;
+    st = lk_txn_commit(&txn);
+    if (st == LK_OK) {
+        for (size_t i = 0; i < aks.n; i++)
+            lk_cache_evict(ctx->cache, aks.ids[i]);
+        for (size_t i = 0; i < apis.n; i++)
+            lk_cache_evict(ctx->cache, apis.ids[i]);
+    }
+    goto done;
+out:
+    lk_txn_abort(&txn);
+done:
+    free(members.items);
+    free(aks.ids);
+    free(apis.ids);
+    return st;
+}
