@@ -1,1 +1,834 @@
-/* placeholder: being written */
+/*
+ * config.c — struct lk_config: defaults, the YAML file (libyaml's event
+ * parser) and single-key updates. The file and lk_config_set go through one
+ * table of keys and one validator, so both accept exactly the same values.
+ *
+ * The file is strict on purpose: a typo in a security setting must stop the
+ * service, not silently fall back to a default. Unknown keys, duplicates,
+ * wrong types, anchors/aliases and tags are all errors that name the file,
+ * the line and the dotted key.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+#include <yaml.h>
+
+#include "latchkey.h"
+#include "lk_config.h"
+#include "lk_error.h"
+
+#define CONFIG_MAX_BYTES (1024 * 1024)
+#define MIB (UINT64_C(1024) * 1024)
+
+/* Untrusted text in messages: at most this many input bytes, then "...". */
+#define QUOTE_MAX 64
+#define QUOTE_PATH_MAX 200
+#define QUOTE_BUF(maxin) ((maxin) * 4 + 4)
+
+/* ------------------------------------------------------------ the keys */
+
+enum key_id {
+    K_BACKEND,
+    K_PATH,
+    K_MAP_SIZE,
+    K_OPSLIMIT,
+    K_MEMLIMIT,
+    K_KEYS_PER_USER,
+    K_APIKEYS_PER_ACCOUNT,
+    K_RECORDS_KEEP,
+    K_RETENTION_DAYS,
+    K_FLUSH_INTERVAL,
+    K_FLUSH_BATCH,
+    K_CACHE_ENTRIES
+};
+
+struct keydef {
+    const char *name;
+    enum key_id id;
+};
+
+struct section {
+    const char *name;
+    const struct keydef *keys;
+    size_t nkeys;
+};
+
+#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
+
+static const struct keydef store_keys[] = {
+    {"backend", K_BACKEND},
+    {"path", K_PATH},
+    {"map_size_mb", K_MAP_SIZE},
+};
+static const struct keydef hash_keys[] = {
+    {"opslimit", K_OPSLIMIT},
+    {"memlimit_kib", K_MEMLIMIT},
+};
+static const struct keydef limits_keys[] = {
+    {"keys_per_user", K_KEYS_PER_USER},
+    {"apikeys_per_account", K_APIKEYS_PER_ACCOUNT},
+};
+static const struct keydef records_keys[] = {
+    {"keep", K_RECORDS_KEEP},
+    {"retention_days", K_RETENTION_DAYS},
+    {"flush_interval_ms", K_FLUSH_INTERVAL},
+    {"flush_batch", K_FLUSH_BATCH},
+};
+static const struct keydef cache_keys[] = {
+    {"entries", K_CACHE_ENTRIES},
+};
+
+static const struct section sections[] = {
+    {"store", store_keys, COUNT(store_keys)},
+    {"hash", hash_keys, COUNT(hash_keys)},
+    {"limits", limits_keys, COUNT(limits_keys)},
+    {"records", records_keys, COUNT(records_keys)},
+    {"cache", cache_keys, COUNT(cache_keys)},
+};
+
+/* Accepted range of a numeric key, in the file's units (MiB, KiB, ...). The
+ * hash bounds come from libsodium at run time so they follow the library. */
+static void key_bounds(enum key_id id, uint64_t *min, uint64_t *max)
+{
+    switch (id) {
+    case K_MAP_SIZE: *min = 1; *max = 1048576; break;
+    case K_OPSLIMIT:
+        *min = crypto_pwhash_opslimit_min();
+        *max = crypto_pwhash_opslimit_max();
+        break;
+    case K_MEMLIMIT:
+        *min = (crypto_pwhash_memlimit_min() + 1023) / 1024;
+        /* 4 GiB, or less where size_t cannot hold it in bytes (32-bit). */
+        *max = (uint64_t)SIZE_MAX / 1024 < 4194304 ? (uint64_t)SIZE_MAX / 1024 : 4194304;
+        break;
+    case K_KEYS_PER_USER: *min = 1; *max = 100; break;
+    case K_APIKEYS_PER_ACCOUNT: *min = 1; *max = 100000; break;
+    case K_RECORDS_KEEP: *min = 0; *max = LK_RECORDS_MAX; break;
+    case K_RETENTION_DAYS: *min = 1; *max = 3650; break;
+    case K_FLUSH_INTERVAL: *min = 0; *max = 60000; break;
+    case K_FLUSH_BATCH: *min = 1; *max = 100000; break;
+    case K_CACHE_ENTRIES: *min = 0; *max = 10000000; break;
+    default: *min = 1; *max = 0; break; /* not numeric: nothing fits */
+    }
+}
+
+/* Callers pass v within key_bounds, so the narrowing casts cannot truncate. */
+static void set_uint(lk_config *cfg, enum key_id id, uint64_t v)
+{
+    switch (id) {
+    case K_MAP_SIZE: cfg->map_size = v * MIB; break;
+    case K_OPSLIMIT: cfg->opslimit = v; break;
+    case K_MEMLIMIT: cfg->memlimit = (size_t)v * 1024; break;
+    case K_KEYS_PER_USER: cfg->keys_per_user = (unsigned)v; break;
+    case K_APIKEYS_PER_ACCOUNT: cfg->apikeys_per_account = (unsigned)v; break;
+    case K_RECORDS_KEEP: cfg->records_keep = (unsigned)v; break;
+    case K_RETENTION_DAYS: cfg->retention_days = (unsigned)v; break;
+    case K_FLUSH_INTERVAL: cfg->flush_interval_ms = (unsigned)v; break;
+    case K_FLUSH_BATCH: cfg->flush_batch = (unsigned)v; break;
+    case K_CACHE_ENTRIES: cfg->cache_entries = (unsigned)v; break;
+    default: break;
+    }
+}
+
+static uint64_t get_uint(const lk_config *cfg, enum key_id id)
+{
+    switch (id) {
+    case K_MAP_SIZE: return cfg->map_size / MIB;
+    case K_OPSLIMIT: return cfg->opslimit;
+    case K_MEMLIMIT: return (uint64_t)cfg->memlimit / 1024;
+    case K_KEYS_PER_USER: return cfg->keys_per_user;
+    case K_APIKEYS_PER_ACCOUNT: return cfg->apikeys_per_account;
+    case K_RECORDS_KEEP: return cfg->records_keep;
+    case K_RETENTION_DAYS: return cfg->retention_days;
+    case K_FLUSH_INTERVAL: return cfg->flush_interval_ms;
+    case K_FLUSH_BATCH: return cfg->flush_batch;
+    case K_CACHE_ENTRIES: return cfg->cache_entries;
+    default: return 0;
+    }
+}
+
+/* name equals the counted (possibly NUL-containing) string s. */
+static bool name_is(const char *name, const void *s, size_t len)
+{
+    return strlen(name) == len && memcmp(name, s, len) == 0;
+}
+
+static const struct section *find_section(const void *name, size_t len)
+{
+    for (size_t i = 0; i < COUNT(sections); i++)
+        if (name_is(sections[i].name, name, len))
+            return &sections[i];
+    return NULL;
+}
+
+static const struct keydef *find_key(const struct section *sec, const void *name, size_t len)
+{
+    for (size_t i = 0; i < sec->nkeys; i++)
+        if (name_is(sec->keys[i].name, name, len))
+            return &sec->keys[i];
+    return NULL;
+}
+
+/* "section.key" → its section and key; false if there is no such key. */
+static bool find_dotted(const char *dotted, const struct section **sec, const struct keydef **kd)
+{
+    const char *dot = strchr(dotted, '.');
+    if (dot == NULL)
+        return false;
+    *sec = find_section(dotted, (size_t)(dot - dotted));
+    if (*sec == NULL)
+        return false;
+    *kd = find_key(*sec, dot + 1, strlen(dot + 1));
+    return *kd != NULL;
+}
+
+/* For "expected one of: ..." hints: the section names (sec NULL) or the keys
+ * of one section. */
+static const char *key_list(const struct section *sec, char *buf, size_t n)
+{
+    size_t o = 0, count = sec ? sec->nkeys : COUNT(sections);
+    buf[0] = '\0';
+    for (size_t i = 0; i < count; i++)
+        o += (size_t)snprintf(buf + o, o < n ? n - o : 0, "%s%s", o ? ", " : "",
+                              sec ? sec->keys[i].name : sections[i].name);
+    return buf;
+}
+
+/* Every dotted key, for lk_config_set's unknown-key message. */
+static const char *all_keys(char *buf, size_t n)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < COUNT(sections); i++)
+        for (size_t k = 0; k < sections[i].nkeys; k++)
+            o += (size_t)snprintf(buf + o, o < n ? n - o : 0, "%s%s.%s", o ? ", " : "", sections[i].name,
+                                  sections[i].keys[k].name);
+    return buf;
+}
+
+/* Untrusted text for a message: printable ASCII kept, anything else (and the
+ * quote and backslash) as \xNN, cut after maxin bytes with "...". buf must
+ * hold QUOTE_BUF(maxin) bytes. */
+static const char *quote(const void *s, size_t len, char *buf, size_t maxin)
+{
+    const unsigned char *p = s;
+    size_t o = 0, i;
+    for (i = 0; i < len && i < maxin; i++) {
+        unsigned char c = p[i];
+        if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\')
+            buf[o++] = (char)c;
+        else
+            o += (size_t)snprintf(buf + o, 5, "\\x%02x", c);
+    }
+    if (i < len) {
+        memcpy(buf + o, "...", 3);
+        o += 3;
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+/* ------------------------------------------------------------ values */
+
+/* "0" or [1-9][0-9]*: decimal only, so "-1", "+1", "1e3", "0x10", " 2" and
+ * the YAML 1.1 octal look-alike "010" are all refused. */
+static bool parse_decimal(const char *s, size_t len, uint64_t *out, bool *overflow)
+{
+    uint64_t v = 0;
+    *overflow = false;
+    if (len == 0 || (len > 1 && s[0] == '0'))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        unsigned d = (unsigned)(s[i] - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            *overflow = true;
+        else
+            v = v * 10 + d;
+    }
+    *out = v;
+    return true;
+}
+
+/* Validate value (len bytes; from YAML it may contain NUL) for key id and
+ * store it in cfg. On LK_ERR_CONFIG, err says why (without the key name);
+ * LK_ERR_NOMEM leaves err empty. cfg is unchanged on failure. */
+static lk_status apply_value(lk_config *cfg, enum key_id id, const char *val, size_t len, char *err, size_t errsz)
+{
+    char q[QUOTE_BUF(QUOTE_MAX)];
+    err[0] = '\0';
+    if (memchr(val, '\0', len) != NULL) {
+        snprintf(err, errsz, "value contains a NUL byte: '%s'", quote(val, len, q, QUOTE_MAX));
+        return LK_ERR_CONFIG;
+    }
+    if (id == K_BACKEND) {
+        const char *name = name_is("lmdb", val, len) ? "lmdb" : name_is("flatfile", val, len) ? "flatfile" : NULL;
+        if (name == NULL) {
+            snprintf(err, errsz, "expected lmdb or flatfile, got '%s'", quote(val, len, q, QUOTE_MAX));
+            return LK_ERR_CONFIG;
+        }
+        char *dup = strdup(name);
+        if (dup == NULL)
+            return LK_ERR_NOMEM;
+        free(cfg->backend);
+        cfg->backend = dup;
+        return LK_OK;
+    }
+    if (id == K_PATH) {
+        if (len == 0) {
+            snprintf(err, errsz, "must not be empty");
+            return LK_ERR_CONFIG;
+        }
+        if (len >= PATH_MAX) {
+            snprintf(err, errsz, "is %zu bytes long; at most %d are allowed", len, PATH_MAX - 1);
+            return LK_ERR_CONFIG;
+        }
+        char *dup = strndup(val, len);
+        if (dup == NULL)
+            return LK_ERR_NOMEM;
+        free(cfg->store_path);
+        cfg->store_path = dup;
+        return LK_OK;
+    }
+
+    uint64_t min, max, v;
+    bool overflow;
+    key_bounds(id, &min, &max);
+    if (!parse_decimal(val, len, &v, &overflow)) {
+        snprintf(err, errsz, "expected an integer, got '%s' (decimal digits only, %" PRIu64 "..%" PRIu64 ")",
+                 quote(val, len, q, QUOTE_MAX), min, max);
+        return LK_ERR_CONFIG;
+    }
+    if (overflow || v < min || v > max) {
+        snprintf(err, errsz, "%s is out of range (%" PRIu64 "..%" PRIu64 ")", quote(val, len, q, QUOTE_MAX), min,
+                 max);
+        return LK_ERR_CONFIG;
+    }
+    set_uint(cfg, id, v);
+    return LK_OK;
+}
+
+/* ------------------------------------------------------------ allocation */
+
+static lk_config *config_new(void)
+{
+    lk_config *cfg = calloc(1, sizeof *cfg);
+    if (cfg == NULL)
+        return NULL;
+    cfg->backend = strdup("lmdb");
+    cfg->store_path = strdup(LK_DEFAULT_STORE);
+    if (cfg->backend == NULL || cfg->store_path == NULL) {
+        lk_config_free(cfg);
+        return NULL;
+    }
+    cfg->map_size = 1024 * MIB;
+    cfg->opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
+    cfg->memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+    cfg->keys_per_user = 2;
+    cfg->apikeys_per_account = 50;
+    cfg->records_keep = LK_RECORDS_MAX;
+    cfg->retention_days = 90;
+    cfg->flush_interval_ms = 1000;
+    cfg->flush_batch = 256;
+    cfg->cache_entries = 10000;
+    return cfg;
+}
+
+lk_status lk_config_default(lk_config **out)
+{
+    if (out == NULL)
+        return lk_seterr(LK_ERR_PARAM, "lk_config_default: out is NULL");
+    *out = config_new();
+    if (*out == NULL)
+        return lk_seterr(LK_ERR_NOMEM, "out of memory");
+    return LK_OK;
+}
+
+void lk_config_free(lk_config *cfg)
+{
+    if (cfg == NULL)
+        return;
+    free(cfg->source);
+    free(cfg->backend);
+    free(cfg->store_path);
+    free(cfg);
+}
+
+lk_status lk_config_set(lk_config *cfg, const char *key, const char *value)
+{
+    const struct section *sec;
+    const struct keydef *kd;
+    char q[QUOTE_BUF(QUOTE_MAX)], err[256], list[256];
+
+    if (cfg == NULL || key == NULL || value == NULL)
+        return lk_seterr(LK_ERR_PARAM, "lk_config_set: %s is NULL", cfg == NULL ? "cfg" : key == NULL ? "key" : "value");
+    if (!find_dotted(key, &sec, &kd))
+        return lk_seterr(LK_ERR_CONFIG, "unknown key '%s' (expected one of: %s)", quote(key, strlen(key), q, QUOTE_MAX),
+                         all_keys(list, sizeof list));
+    lk_status st = apply_value(cfg, kd->id, value, strlen(value), err, sizeof err);
+    if (st == LK_ERR_NOMEM)
+        return lk_seterr(st, "out of memory");
+    if (st != LK_OK)
+        return lk_seterr(st, "%s.%s: %s", sec->name, kd->name, err);
+    return LK_OK;
+}
+
+const char *lk_config_get(const lk_config *cfg, const char *key)
+{
+    const struct section *sec;
+    const struct keydef *kd;
+    if (cfg == NULL || key == NULL || !find_dotted(key, &sec, &kd))
+        return NULL;
+    if (kd->id == K_BACKEND)
+        return cfg->backend;
+    if (kd->id == K_PATH)
+        return cfg->store_path;
+    /* getbuf is scratch space inside the (always heap-allocated, never
+     * const-defined) config, documented as not thread-safe per config. */
+    char *buf = ((lk_config *)cfg)->getbuf;
+    snprintf(buf, sizeof cfg->getbuf, "%" PRIu64, get_uint(cfg, kd->id));
+    return buf;
+}
+
+/* ------------------------------------------------------------ the file */
+
+struct pstate {
+    yaml_parser_t parser;
+    const char *path;             /* as the caller named it */
+    char shown[QUOTE_BUF(QUOTE_PATH_MAX)]; /* path, escaped for messages */
+    const unsigned char *buf;
+    size_t len;
+    char *dir;                    /* realpath of the file's directory, on first need */
+    lk_config *cfg;
+};
+
+static lk_status perr(const struct pstate *ps, size_t line, const char *fmt, ...) LK_PRINTF(3, 4);
+
+/* An error at a line of the file: "file:line: message". */
+static lk_status perr(const struct pstate *ps, size_t line, const char *fmt, ...)
+{
+    char msg[400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    return lk_seterr(LK_ERR_CONFIG, "%s:%zu: %s", ps->shown, line, msg);
+}
+
+static size_t mark_line(const yaml_mark_t *m)
+{
+    return m->line + 1;
+}
+
+/* Reader errors (bad UTF-8, control bytes) carry a byte offset, not a mark. */
+static size_t line_at_offset(const struct pstate *ps, size_t off)
+{
+    size_t line = 1;
+    for (size_t i = 0; i < off && i < ps->len; i++)
+        line += ps->buf[i] == '\n';
+    return line;
+}
+
+/* libyaml puts end-of-input errors on the line after the last one; report
+ * the file's last line instead, which an editor can jump to. */
+static size_t clamp_line(const struct pstate *ps, size_t line)
+{
+    size_t last = line_at_offset(ps, ps->len);
+    if (last > 1 && ps->len > 0 && ps->buf[ps->len - 1] == '\n')
+        last--;
+    return line > last ? last : line;
+}
+
+static lk_status syntax_error(const struct pstate *ps)
+{
+    const yaml_parser_t *p = &ps->parser;
+    char extra[80] = "";
+    if (p->error == YAML_MEMORY_ERROR)
+        return lk_seterr(LK_ERR_NOMEM, "%s: out of memory while parsing", ps->shown);
+    if (p->error == YAML_READER_ERROR) {
+        if (p->problem_value != -1)
+            snprintf(extra, sizeof extra, " (byte 0x%02x)", (unsigned)p->problem_value & 0xffu);
+        return perr(ps, line_at_offset(ps, p->problem_offset), "YAML syntax error: %s%s",
+                    p->problem ? p->problem : "unreadable input", extra);
+    }
+    size_t line = clamp_line(ps, mark_line(&p->problem_mark));
+    if (p->context != NULL) {
+        size_t cline = clamp_line(ps, mark_line(&p->context_mark));
+        if (cline != line)
+            snprintf(extra, sizeof extra, " (%s at line %zu)", p->context, cline);
+        else
+            snprintf(extra, sizeof extra, " (%s)", p->context);
+    }
+    return perr(ps, line, "YAML syntax error: %s%s", p->problem ? p->problem : "malformed input", extra);
+}
+
+static const char *event_what(const yaml_event_t *ev)
+{
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT: return "a scalar";
+    case YAML_SEQUENCE_START_EVENT: return "a sequence";
+    case YAML_MAPPING_START_EVENT: return "a mapping";
+    default: return "something else";
+    }
+}
+
+/* The next event; refuses aliases, anchors and tags here, once for every
+ * caller: they would let one value stand for another (or change its type)
+ * out of sight of the reader of the file. On failure no event is held. */
+static lk_status next_event(struct pstate *ps, yaml_event_t *ev)
+{
+    const yaml_char_t *anchor = NULL, *tag = NULL;
+    if (!yaml_parser_parse(&ps->parser, ev))
+        return syntax_error(ps);
+    size_t line = mark_line(&ev->start_mark);
+    switch (ev->type) {
+    case YAML_ALIAS_EVENT:
+        yaml_event_delete(ev);
+        return perr(ps, line, "YAML aliases (*name) are not supported");
+    case YAML_SCALAR_EVENT:
+        anchor = ev->data.scalar.anchor;
+        tag = ev->data.scalar.tag;
+        break;
+    case YAML_SEQUENCE_START_EVENT:
+        anchor = ev->data.sequence_start.anchor;
+        tag = ev->data.sequence_start.tag;
+        break;
+    case YAML_MAPPING_START_EVENT:
+        anchor = ev->data.mapping_start.anchor;
+        tag = ev->data.mapping_start.tag;
+        break;
+    default: break;
+    }
+    if (anchor != NULL) {
+        yaml_event_delete(ev);
+        return perr(ps, line, "YAML anchors (&name) are not supported");
+    }
+    if (tag != NULL) {
+        yaml_event_delete(ev);
+        return perr(ps, line, "YAML tags (!name) are not supported");
+    }
+    return LK_OK;
+}
+
+/* An empty plain scalar is YAML's null: "section:" with every key commented out. */
+static bool is_null(const yaml_event_t *ev)
+{
+    return ev->type == YAML_SCALAR_EVENT && ev->data.scalar.length == 0 &&
+           ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+/* Relative store paths are relative to the config file, not to whatever
+ * directory the service happens to start in. */
+static lk_status resolve_store_path(struct pstate *ps, size_t line)
+{
+    const char *p = ps->cfg->store_path;
+    if (p[0] == '/')
+        return LK_OK;
+    if (ps->dir == NULL) {
+        char *copy = strdup(ps->path);
+        if (copy == NULL)
+            return lk_seterr(LK_ERR_NOMEM, "out of memory");
+        ps->dir = realpath(dirname(copy), NULL);
+        int e = errno;
+        free(copy);
+        if (ps->dir == NULL)
+            return e == ENOMEM ? lk_seterr(LK_ERR_NOMEM, "out of memory")
+                               : perr(ps, line, "store.path: cannot resolve the directory of the config file: %s",
+                                      strerror(e));
+    }
+    size_t dl = strlen(ps->dir), pl = strlen(p);
+    bool sep = dl == 0 || ps->dir[dl - 1] != '/';
+    if (dl + sep + pl >= PATH_MAX)
+        return perr(ps, line, "store.path: relative to %s it is longer than %d bytes", ps->dir, PATH_MAX - 1);
+    char *abs = malloc(dl + sep + pl + 1);
+    if (abs == NULL)
+        return lk_seterr(LK_ERR_NOMEM, "out of memory");
+    memcpy(abs, ps->dir, dl);
+    if (sep)
+        abs[dl] = '/';
+    memcpy(abs + dl + sep, p, pl + 1);
+    free(ps->cfg->store_path);
+    ps->cfg->store_path = abs;
+    return LK_OK;
+}
+
+/* One section's value: a mapping of key: scalar (or null, meaning no keys). */
+static lk_status parse_section(struct pstate *ps, const struct section *sec)
+{
+    yaml_event_t ev;
+    char q[QUOTE_BUF(QUOTE_MAX)], err[256], list[128];
+    unsigned seen = 0;
+    lk_status st = next_event(ps, &ev);
+    if (st != LK_OK)
+        return st;
+    if (is_null(&ev)) {
+        yaml_event_delete(&ev);
+        return LK_OK;
+    }
+    if (ev.type != YAML_MAPPING_START_EVENT) {
+        size_t line = mark_line(&ev.start_mark);
+        if (ev.type == YAML_SCALAR_EVENT)
+            quote(ev.data.scalar.value, ev.data.scalar.length, q, QUOTE_MAX);
+        st = perr(ps, line, "%s: expected a mapping of %s settings, got %s%s%s%s", sec->name, sec->name,
+                  event_what(&ev), ev.type == YAML_SCALAR_EVENT ? " '" : "", ev.type == YAML_SCALAR_EVENT ? q : "",
+                  ev.type == YAML_SCALAR_EVENT ? "'" : "");
+        yaml_event_delete(&ev);
+        return st;
+    }
+    yaml_event_delete(&ev);
+
+    for (;;) {
+        if ((st = next_event(ps, &ev)) != LK_OK)
+            return st;
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ev);
+            return LK_OK;
+        }
+        size_t line = mark_line(&ev.start_mark);
+        if (ev.type != YAML_SCALAR_EVENT) {
+            st = perr(ps, line, "%s: expected a key name, got %s", sec->name, event_what(&ev));
+            yaml_event_delete(&ev);
+            return st;
+        }
+        const struct keydef *kd = find_key(sec, ev.data.scalar.value, ev.data.scalar.length);
+        if (kd == NULL) {
+            st = perr(ps, line, "unknown key '%s.%s' (expected one of: %s)", sec->name,
+                      quote(ev.data.scalar.value, ev.data.scalar.length, q, QUOTE_MAX),
+                      key_list(sec, list, sizeof list));
+            yaml_event_delete(&ev);
+            return st;
+        }
+        yaml_event_delete(&ev);
+        unsigned bit = 1u << (kd - sec->keys);
+        if (seen & bit)
+            return perr(ps, line, "duplicate key '%s.%s'", sec->name, kd->name);
+        seen |= bit;
+
+        if ((st = next_event(ps, &ev)) != LK_OK)
+            return st;
+        line = mark_line(&ev.start_mark);
+        if (ev.type != YAML_SCALAR_EVENT) {
+            st = perr(ps, line, "%s.%s: expected a single value, got %s", sec->name, kd->name, event_what(&ev));
+            yaml_event_delete(&ev);
+            return st;
+        }
+        st = apply_value(ps->cfg, kd->id, (const char *)ev.data.scalar.value, ev.data.scalar.length, err, sizeof err);
+        yaml_event_delete(&ev);
+        if (st == LK_ERR_NOMEM)
+            return lk_seterr(st, "out of memory");
+        if (st != LK_OK)
+            return perr(ps, line, "%s.%s: %s", sec->name, kd->name, err);
+        if (kd->id == K_PATH && (st = resolve_store_path(ps, line)) != LK_OK)
+            return st;
+    }
+}
+
+/* The top-level mapping: section names to sections. */
+static lk_status parse_top(struct pstate *ps)
+{
+    yaml_event_t ev;
+    char q[QUOTE_BUF(QUOTE_MAX)], list[128];
+    unsigned seen = 0;
+    for (;;) {
+        lk_status st = next_event(ps, &ev);
+        if (st != LK_OK)
+            return st;
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ev);
+            return LK_OK;
+        }
+        size_t line = mark_line(&ev.start_mark);
+        if (ev.type != YAML_SCALAR_EVENT) {
+            st = perr(ps, line, "expected a section name, got %s", event_what(&ev));
+            yaml_event_delete(&ev);
+            return st;
+        }
+        const struct section *sec = find_section(ev.data.scalar.value, ev.data.scalar.length);
+        if (sec == NULL) {
+            st = perr(ps, line, "unknown key '%s' (expected one of: %s)",
+                      quote(ev.data.scalar.value, ev.data.scalar.length, q, QUOTE_MAX),
+                      key_list(NULL, list, sizeof list));
+            yaml_event_delete(&ev);
+            return st;
+        }
+        yaml_event_delete(&ev);
+        unsigned bit = 1u << (sec - sections);
+        if (seen & bit)
+            return perr(ps, line, "duplicate key '%s'", sec->name);
+        seen |= bit;
+        if ((st = parse_section(ps, sec)) != LK_OK)
+            return st;
+    }
+}
+
+/* stream-start, then nothing (empty file, comments only) or one document
+ * holding a mapping (or null, for a bare "---"), then stream-end. */
+static lk_status parse_stream(struct pstate *ps)
+{
+    yaml_event_t ev;
+    lk_status st;
+    if ((st = next_event(ps, &ev)) != LK_OK)
+        return st;
+    yaml_event_delete(&ev); /* stream start */
+    if ((st = next_event(ps, &ev)) != LK_OK)
+        return st;
+    if (ev.type == YAML_STREAM_END_EVENT) {
+        yaml_event_delete(&ev);
+        return LK_OK;
+    }
+    yaml_event_delete(&ev); /* document start */
+    if ((st = next_event(ps, &ev)) != LK_OK)
+        return st;
+    if (ev.type == YAML_MAPPING_START_EVENT) {
+        yaml_event_delete(&ev);
+        if ((st = parse_top(ps)) != LK_OK)
+            return st;
+    } else if (is_null(&ev)) {
+        yaml_event_delete(&ev);
+    } else {
+        st = perr(ps, mark_line(&ev.start_mark),
+                  "the top level must be a mapping of sections (store:, hash:, limits:, records:, cache:), got %s",
+                  event_what(&ev));
+        yaml_event_delete(&ev);
+        return st;
+    }
+    if ((st = next_event(ps, &ev)) != LK_OK)
+        return st;
+    yaml_event_delete(&ev); /* document end */
+    if ((st = next_event(ps, &ev)) != LK_OK)
+        return st;
+    if (ev.type != YAML_STREAM_END_EVENT) {
+        st = perr(ps, mark_line(&ev.start_mark), "only one YAML document is allowed");
+        yaml_event_delete(&ev);
+        return st;
+    }
+    yaml_event_delete(&ev);
+    return LK_OK;
+}
+
+/* The whole file into memory (bounded), refusing what is not a regular file. */
+static lk_status read_config_file(const char *path, const char *shown, unsigned char **out, size_t *outlen)
+{
+    struct stat sb;
+    *out = NULL;
+    /* O_NONBLOCK: opening a FIFO must not hang; it is refused below. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0)
+        return lk_seterr(LK_ERR_CONFIG, "cannot open config file %s: %s", shown, strerror(errno));
+    if (fstat(fd, &sb) != 0) {
+        int e = errno;
+        close(fd);
+        return lk_seterr(LK_ERR_CONFIG, "cannot stat config file %s: %s", shown, strerror(e));
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        close(fd);
+        return lk_seterr(LK_ERR_CONFIG, "cannot read config file %s: %s", shown, strerror(EISDIR));
+    }
+    if (!S_ISREG(sb.st_mode)) {
+        close(fd);
+        return lk_seterr(LK_ERR_CONFIG, "config file %s is not a regular file", shown);
+    }
+    if (sb.st_size > CONFIG_MAX_BYTES) {
+        close(fd);
+        return lk_seterr(LK_ERR_CONFIG, "config file %s is %lld bytes; at most %d are allowed", shown,
+                         (long long)sb.st_size, CONFIG_MAX_BYTES);
+    }
+    /* Read up to one byte past the limit: the file may grow after fstat. */
+    size_t cap = (size_t)sb.st_size + 1, len = 0;
+    unsigned char *buf = malloc(cap);
+    if (buf == NULL) {
+        close(fd);
+        return lk_seterr(LK_ERR_NOMEM, "out of memory");
+    }
+    for (;;) {
+        if (len == cap) {
+            if (cap > CONFIG_MAX_BYTES)
+                break;
+            size_t ncap = cap * 2 > CONFIG_MAX_BYTES + 1 ? CONFIG_MAX_BYTES + 1 : cap * 2;
+            unsigned char *nb = realloc(buf, ncap);
+            if (nb == NULL) {
+                free(buf);
+                close(fd);
+                return lk_seterr(LK_ERR_NOMEM, "out of memory");
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        ssize_t r = read(fd, buf + len, cap - len);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            return lk_seterr(LK_ERR_CONFIG, "cannot read config file %s: %s", shown, strerror(e));
+        }
+        if (r == 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    if (len > CONFIG_MAX_BYTES) {
+        free(buf);
+        return lk_seterr(LK_ERR_CONFIG, "config file %s is larger than %d bytes", shown, CONFIG_MAX_BYTES);
+    }
+    *out = buf;
+    *outlen = len;
+    return LK_OK;
+}
+
+lk_status lk_config_load(const char *path, lk_config **out)
+{
+    struct pstate ps;
+    unsigned char *buf = NULL;
+    size_t len = 0;
+    lk_status st;
+
+    if (out == NULL)
+        return lk_seterr(LK_ERR_PARAM, "lk_config_load: out is NULL");
+    *out = NULL;
+    if (path == NULL)
+        return lk_seterr(LK_ERR_PARAM, "lk_config_load: path is NULL");
+
+    memset(&ps, 0, sizeof ps);
+    ps.path = path;
+    quote(path, strlen(path), ps.shown, QUOTE_PATH_MAX);
+    if ((st = read_config_file(path, ps.shown, &buf, &len)) != LK_OK)
+        return st;
+    ps.buf = buf;
+    ps.len = len;
+    ps.cfg = config_new();
+    if (ps.cfg == NULL || (ps.cfg->source = strdup(path)) == NULL) {
+        lk_config_free(ps.cfg);
+        free(buf);
+        return lk_seterr(LK_ERR_NOMEM, "out of memory");
+    }
+    if (!yaml_parser_initialize(&ps.parser)) {
+        lk_config_free(ps.cfg);
+        free(buf);
+        return lk_seterr(LK_ERR_NOMEM, "out of memory");
+    }
+    yaml_parser_set_input_string(&ps.parser, buf, len);
+    st = parse_stream(&ps);
+    yaml_parser_delete(&ps.parser);
+    free(ps.dir);
+    free(buf);
+    if (st != LK_OK) {
+        lk_config_free(ps.cfg);
+        return st;
+    }
+    *out = ps.cfg;
+    return LK_OK;
+}
