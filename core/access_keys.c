@@ -325,11 +325,13 @@ lk_status lk_verify_key(lk_ctx *ctx, const char *secret_id, const char *secret_k
 
     if (info)
         memset(info, 0, sizeof *info);
-    if (secret_id == NULL || secret_key == NULL || !lk_keyfmt_secret_id_ok(secret_id, strlen(secret_id)) ||
-        !lk_keyfmt_secret_key_ok(secret_key, secret_len)) {
+    if (secret_id == NULL || !lk_keyfmt_secret_id_ok(secret_id, strlen(secret_id))) {
         atomic_fetch_add(&ctx->st_early, 1);
-        return lk_seterr(LK_DENY_MALFORMED, "malformed SecretId or SecretKey");
+        return lk_seterr(LK_DENY_MALFORMED, "malformed SecretId");
     }
+    /* A SecretKey that fails its checksum cannot match: no Argon2id, but for a
+     * known key it is a wrong secret, and recorded like one. */
+    bool secret_well_formed = secret_key != NULL && lk_keyfmt_secret_key_ok(secret_key, secret_len);
     lk_status st = lk_txn_begin(ctx, false, &txn);
     if (st != LK_OK)
         return st;
@@ -347,6 +349,9 @@ lk_status lk_verify_key(lk_ctx *ctx, const char *secret_id, const char *secret_k
     }
     if (r.info.status != LK_KEY_ACTIVE) {
         st = lk_seterr(LK_DENY_DISABLED, "access key %s is disabled", secret_id);
+    } else if (!secret_well_formed) {
+        atomic_fetch_add(&ctx->st_early, 1);
+        st = lk_seterr(LK_DENY_BAD_SECRET, "malformed SecretKey for %s (bad length, prefix or checksum)", secret_id);
     } else if (lk_cache_check(ctx->cache, secret_id, r.hash, secret_key, secret_len)) {
         atomic_fetch_add(&ctx->st_cache_hits, 1);
         st = LK_OK;

@@ -1,1 +1,28 @@
-# tests/plugins
+# tests/plugins: each plugin proven inside its real host (libpam through
+# pam_wrapper, the mosquitto broker, a dlopen host).
+
+# A host of the dlopen ABI (examples/host.c), and the same source built as a
+# host that knows only an older, smaller table.
+check_PROGRAMS += examples/host tests/plugins/host_old
+examples_host_SOURCES = examples/host.c
+examples_host_CFLAGS = $(AM_CFLAGS)
+examples_host_LDADD = -ldl
+tests_plugins_host_old_SOURCES = examples/host.c
+tests_plugins_host_old_CFLAGS = $(AM_CFLAGS) -DLK_HOST_OLD_ABI
+tests_plugins_host_old_LDADD = -ldl
+TESTS += tests/plugins/abi.sh
+
+if HAVE_PAM
+check_PROGRAMS += tests/plugins/pam_harness
+tests_plugins_pam_harness_SOURCES = tests/plugins/pam_harness.c
+tests_plugins_pam_harness_CFLAGS = $(AM_CFLAGS)
+tests_plugins_pam_harness_LDADD = $(PAM_LIBS)
+TESTS += tests/plugins/pam.sh
+endif
+
+if HAVE_MOSQUITTO
+TESTS += tests/plugins/mosquitto.sh
+endif
+
+EXTRA_DIST += tests/plugins/common.sh tests/plugins/pam.sh tests/plugins/abi.sh tests/plugins/mosquitto.sh \
+	docs/plugins.md

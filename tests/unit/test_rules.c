@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -190,8 +191,15 @@ static void pair_lifecycle_and_verify(void **state)
 
     char wrong[LK_SECRET_KEY_LEN + 1];
     memcpy(wrong, sk, skl + 1);
-    wrong[10] = wrong[10] == 'x' ? 'y' : 'x'; /* breaks the checksum: malformed */
-    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, wrong, skl, NULL, NULL), LK_DENY_MALFORMED);
+    wrong[10] = wrong[10] == 'x' ? 'y' : 'x'; /* breaks the checksum: a wrong secret, found without Argon2id */
+    lk_stats before, after;
+    lk_get_stats(f->ctx, &before);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, wrong, skl, NULL, NULL), LK_DENY_BAD_SECRET);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, wrong, skl - 1, NULL, NULL), LK_DENY_BAD_SECRET);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, NULL, 0, NULL, NULL), LK_DENY_BAD_SECRET);
+    lk_get_stats(f->ctx, &after);
+    assert_int_equal(after.argon2_verifies, before.argon2_verifies);
+    assert_int_equal(lk_verify_key(f->ctx, "AKID-not-an-id", sk, skl, NULL, NULL), LK_DENY_MALFORMED);
 
     /* the owner check */
     assert_int_equal(lk_key_set_status(f->ctx, k.secret_id, 9, LK_KEY_INACTIVE), LK_ERR_UIN_NOT_MATCH);
@@ -585,6 +593,34 @@ static void user_delete_needs_force_when_keys_remain(void **state)
     lk_secret_free(s);
 }
 
+/* Hosts fork after loading a plugin: the child keeps using the inherited ctx
+ * (the store is reopened: LMDB forbids using an environment across fork). */
+static void forked_child_keeps_working(void **state)
+{
+    fixture *f = *state;
+    lk_access_key k;
+    lk_secret *s;
+    assert_int_equal(lk_user_add(f->ctx, 22, LK_USER_ROOT, 0), LK_OK);
+    assert_int_equal(lk_key_create(f->ctx, 22, &k, &s), LK_OK);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s), lk_secret_len(s), NULL, NULL), LK_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int bad = lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s), lk_secret_len(s), NULL, NULL) != LK_OK;
+        bad |= lk_key_set_status(f->ctx, k.secret_id, 0, LK_KEY_INACTIVE) != LK_OK;
+        bad |= lk_flush(f->ctx) != LK_OK;
+        _exit(bad);
+    }
+    int wst;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFEXITED(wst));
+    assert_int_equal(WEXITSTATUS(wst), 0);
+    /* the parent sees the child's disable on its next verify */
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s), lk_secret_len(s), NULL, NULL),
+                     LK_DENY_DISABLED);
+    lk_secret_free(s);
+}
+
 static void every_status_has_a_code_and_text(void **state)
 {
     (void)state;
@@ -615,6 +651,7 @@ int main(void)
         T(verify_code_path_is_the_same_for_right_and_wrong),
         T(cache_skips_argon2_but_never_a_status_check),
         T(user_delete_needs_force_when_keys_remain),
+        T(forked_child_keeps_working),
         cmocka_unit_test(every_status_has_a_code_and_text),
     };
     int failed = 0;
