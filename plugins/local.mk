@@ -12,10 +12,11 @@ latchkey_plugin_la_LDFLAGS = -module -avoid-version -shared -export-symbols-rege
 
 if HAVE_PAM
 pammod_LTLIBRARIES = pam_latchkey.la
-pam_latchkey_la_SOURCES = plugins/pam_latchkey.c
+pam_latchkey_la_SOURCES = plugins/pam_latchkey.c plugins/ctx_pool.c plugins/ctx_pool.h
 pam_latchkey_la_CFLAGS = $(AM_CFLAGS)
 pam_latchkey_la_LIBADD = liblatchkey.la $(PAM_LIBS)
-pam_latchkey_la_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^pam_sm_'
+# -z nodelete: libpam dlcloses modules at pam_end; the ctx pool must survive it.
+pam_latchkey_la_LDFLAGS = -module -avoid-version -shared -Wl,-z,nodelete -export-symbols-regex '^pam_sm_'
 endif
 
 if HAVE_MOSQUITTO

@@ -12,13 +12,11 @@
  * else as an API key. service= is the scope entry the key must hold;
  * PAM_RHOST, when it is an IP address, is checked against the allowlist.
  *
- * The lk_ctx lives in the pam handle (pam_set_data, closed by the cleanup at
- * pam_end), keyed by config path, so auth and account and any re-tries on one
- * handle share one open store. Deliberately no process-global cache across
- * handles: PAM gives a module no hook to tell when its host stops using it
- * (the .so may be dlclosed under us), and a global would need its own
- * locking and fork handling; the per-handle ctx is what PAM's own data model
- * offers. The cost is one lk_open per PAM transaction, not per request.
+ * Contexts come from a process-wide pool keyed by config path (ctx_pool.c):
+ * PAM makes a new handle per transaction, and a long-lived host (saslauthd,
+ * Dovecot's auth worker) would otherwise reopen the store and start with a
+ * cold verified-secret cache at every login. The handle holds a reference
+ * (pam_set_data), released at pam_end.
  */
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -31,6 +29,7 @@
 #include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
+#include "ctx_pool.h"
 #include "latchkey.h"
 
 #ifndef LK_SYSCONFDIR
@@ -117,7 +116,7 @@ static void cleanup_ctx(pam_handle_t *pamh, void *data, int error_status)
 {
     (void)pamh;
     (void)error_status;
-    lk_close(data);
+    lk_pool_release(data);
 }
 
 static void cleanup_str(pam_handle_t *pamh, void *data, int error_status)
@@ -142,11 +141,13 @@ static int get_ctx(pam_handle_t *pamh, const struct pam_lk_args *a, lk_ctx **out
         return PAM_SERVICE_ERR;
     }
     if (pam_get_data(pamh, name, &data) == PAM_SUCCESS && data != NULL) {
-        *out = (lk_ctx *)data;
+        /* acquired earlier in this transaction (auth, then account) */
+        *out = lk_pool_ctx(data);
         return PAM_SUCCESS;
     }
 
-    st = lk_open(a->config, &ctx);
+    lk_pool_ref *ref;
+    st = lk_pool_acquire(a->config, &ctx, &ref);
     if (st != LK_OK) {
         pam_syslog(pamh, LOG_ERR, "cannot open %s: %s: %s", a->config, lk_status_code(st), lk_errmsg(NULL));
         switch (st) {
@@ -160,9 +161,9 @@ static int get_ctx(pam_handle_t *pamh, const struct pam_lk_args *a, lk_ctx **out
             return PAM_SERVICE_ERR;
         }
     }
-    if (pam_set_data(pamh, name, ctx, cleanup_ctx) != PAM_SUCCESS) {
+    if (pam_set_data(pamh, name, ref, cleanup_ctx) != PAM_SUCCESS) {
         pam_syslog(pamh, LOG_ERR, "pam_set_data failed");
-        lk_close(ctx);
+        lk_pool_release(ref);
         return PAM_BUF_ERR;
     }
     *out = ctx;
