@@ -1,0 +1,92 @@
+#!/bin/sh
+# `init`: writes a config and creates its store; never overwrites a config;
+# a failed init leaves nothing behind. Then the quickstart flow on the new
+# store (default Argon2 parameters: the real thing, just a few hashes).
+. "${LK_SRCDIR:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
+
+init_default() {
+    D=$WORK/init-default
+    mkdir "$D"
+    CFG=$D/latchkey.yaml
+    BACKEND=lmdb
+    expect_exit 0 lk init
+    out_has "^Created config: *$CFG\$"
+    out_has '^Backend: *lmdb$'
+    out_has "^Store: *$D/store.mdb\$"
+    [ -f "$CFG" ] || fail "no config written"
+    [ -e "$D/store.mdb" ] || fail "no LMDB store created"
+    grep -q 'backend: "lmdb"' "$CFG" || fail "config does not name the lmdb backend"
+
+    # never overwrite
+    before=$(cksum "$CFG")
+    expect_exit 1 lk init --backend flatfile
+    expect_error 'FailedOperation\.ConfigExists'
+    err_has_str "$CFG"
+    [ "$before" = "$(cksum "$CFG")" ] || fail "init changed an existing config"
+    expect_exit 1 lk --json init
+    json_error 'FailedOperation\.ConfigExists'
+
+    # the quickstart flow on it
+    expect_exit 0 lk user add 100001
+    expect_exit 0 lk key create 100001 --json
+    json_ok
+    SID=$(jget AccessKeyId)
+    SK=$(jget SecretAccessKey)
+    expect_exit_in "$SK" 0 lk verify "$SID"
+    out_has '^Result: *Allow$'
+    expect_exit 0 lk key list 100001
+    out_has "^$SID  *Active  "
+    out_lacks_str "$SK"
+}
+
+init_flatfile() {
+    D=$WORK/init-flat
+    mkdir -p "$D/data"
+    CFG=$D/conf.yaml
+    BACKEND=flatfile
+    expect_exit 0 lk --json init --backend flatfile --store 'data/my store#1.txt'
+    json_ok
+    out_has_str "\"Config\":\"$CFG\",\"Backend\":\"flatfile\",\"Store\":\"$D/data/my store#1.txt\""
+    [ -f "$D/data/my store#1.txt" ] || fail "flatfile store not created at the odd path"
+    # make hashing fast for the rest (appending a top-level key is valid YAML)
+    echo 'hash: {opslimit: 1, memlimit_kib: 8}' >>"$CFG"
+    expect_exit 0 lk user add 5
+    new_key 5
+    expect_exit_in "$SK" 0 lk verify "$SID"
+    (cd / && "$LATCHKEY" --config "$CFG" key list 5 | grep -qF "$SID") || fail "store not found from another cwd"
+
+    # default flatfile store name
+    D=$WORK/init-flat2
+    mkdir "$D"
+    CFG=$D/latchkey.yaml
+    expect_exit 0 lk init --backend flatfile
+    [ -f "$D/store.txt" ] || fail "default flatfile store store.txt not created"
+}
+
+init_failures() {
+    BACKEND=lmdb
+    D=$WORK/init-fail
+    mkdir "$D"
+    CFG=$D/latchkey.yaml
+    # store in a missing dir: error naming it, and the config is removed again
+    run lk init --store missing/store.mdb
+    [ "$RC" = 5 ] || fail "init with a store in a missing dir: exit $RC, expected 5"
+    err_has_str 'missing'
+    [ ! -e "$CFG" ] || fail "failed init left its config behind"
+    # config in a missing dir
+    CFG=$D/nodir/latchkey.yaml
+    run lk init
+    [ "$RC" = 5 ] || fail "init into a missing dir: exit $RC, expected 5"
+    err_has_str "$D/nodir"
+    # extra arguments, bad backend: usage errors, nothing written
+    CFG=$D/latchkey.yaml
+    expect_exit 2 lk init lmdb
+    expect_exit 2 lk init --backend nosuch
+    [ ! -e "$CFG" ] || fail "usage error wrote a config"
+    # the retry works
+    expect_exit 0 lk init
+}
+
+init_default
+init_flatfile
+init_failures

@@ -1,0 +1,62 @@
+/*
+ * args.h — the latchkey command line, parsed in one pass.
+ *
+ * Every option the tool knows is in one table, so the parser can tell a
+ * value-taking option from a flag wherever it appears (`key create 1 --json`
+ * works like `--json key create 1`). Which options a command accepts is
+ * checked afterwards, by the dispatcher.
+ */
+#ifndef LK_TOOLS_ARGS_H
+#define LK_TOOLS_ARGS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum opt_id {
+    OPT_CONFIG,
+    OPT_JSON,
+    OPT_HELP,
+    OPT_VERSION,
+    OPT_BACKEND,
+    OPT_STORE,
+    OPT_KIND,
+    OPT_ROOT,
+    OPT_FORCE,
+    OPT_UIN,
+    OPT_NAME,
+    OPT_DESCRIPTION,
+    OPT_SCOPE,
+    OPT_ALLOW_IP,
+    OPT_ACCOUNT,
+    OPT_APIKEY,
+    OPT_IP,
+    OPT_SERVICE,
+    OPT_COUNT_
+};
+
+#define OPT_BIT(id) (1u << (id))
+
+#define ARGS_ERR_MAX 256
+
+struct args {
+    const char *val[OPT_COUNT_]; /* value of each option seen ("" for a flag) */
+    unsigned seen;               /* OPT_BIT of every option given */
+    const char **pos;            /* positional arguments, in order */
+    size_t npos;
+    char err[ARGS_ERR_MAX];      /* first usage error, "" if none */
+};
+
+/* Parse argv[1..argc). Never stops early, so --json is known even when an
+ * earlier argument is wrong. Returns 0, or -1 on out of memory. */
+int args_parse(struct args *a, int argc, char **argv);
+void args_free(struct args *a);
+
+/* "--scope" for OPT_SCOPE. */
+const char *args_opt_name(enum opt_id id);
+/* The first option in mask, or OPT_COUNT_ if none. */
+enum opt_id args_first_opt(unsigned mask);
+
+/* A UIN: decimal digits only, 1 .. 2^63-1. 0 on success; -1 otherwise. */
+int args_parse_uin(const char *s, uint64_t *out);
+
+#endif

@@ -1,0 +1,73 @@
+/*
+ * cli.h — what the latchkey tool's files share: the run context, exit codes,
+ * and the command handlers. The tool only parses arguments and prints; every
+ * rule is the library's.
+ */
+#ifndef LK_TOOLS_CLI_H
+#define LK_TOOLS_CLI_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "args.h"
+#include "latchkey.h"
+
+/* Exit codes (documented in `latchkey --help`). */
+enum {
+    CLI_EXIT_OK = 0,      /* success; verification allowed */
+    CLI_EXIT_REFUSED = 1, /* the library refused the operation */
+    CLI_EXIT_USAGE = 2,   /* bad command line */
+    CLI_EXIT_DENIED = 3,  /* verification denied */
+    CLI_EXIT_CONFIG = 4,  /* configuration error */
+    CLI_EXIT_SYSTEM = 5   /* store or system error */
+};
+
+/* Error code for problems the tool finds itself in the command line. */
+#define CLI_CODE_USAGE "InvalidParameter.ParamError"
+
+/* One run of the tool. Lives on main's stack: no global state. */
+struct cli {
+    struct args a;
+    int json;
+    const char *config_path;
+    const char *cmdname;    /* "key create", for messages */
+    const char *const *arg; /* positionals after the command words */
+    size_t narg;
+    lk_ctx *ctx;            /* opened by cli_open, closed by main */
+};
+
+/* Open the store named by the config (sets c->ctx). Returns an exit code. */
+int cli_open(struct cli *c);
+
+/* Parse a UIN argument; what names it in the error ("UIN", "--root").
+ * Returns CLI_EXIT_OK or reports a usage error and returns CLI_EXIT_USAGE. */
+int cli_uin(struct cli *c, const char *s, const char *what, uint64_t *out);
+
+/* command handlers: each returns an exit code */
+int cmd_init(struct cli *c);
+int cmd_user_add(struct cli *c);
+int cmd_user_list(struct cli *c);
+int cmd_user_show(struct cli *c);
+int cmd_user_delete(struct cli *c);
+int cmd_key_create(struct cli *c);
+int cmd_key_list(struct cli *c);
+int cmd_key_show(struct cli *c);
+int cmd_key_enable(struct cli *c);
+int cmd_key_disable(struct cli *c);
+int cmd_key_delete(struct cli *c);
+int cmd_apikey_create(struct cli *c);
+int cmd_apikey_list(struct cli *c);
+int cmd_apikey_show(struct cli *c);
+int cmd_apikey_edit(struct cli *c);
+int cmd_apikey_enable(struct cli *c);
+int cmd_apikey_disable(struct cli *c);
+int cmd_apikey_delete(struct cli *c);
+int cmd_verify(struct cli *c);
+int cmd_records(struct cli *c);
+
+/* help.c */
+void help_print(FILE *f);
+void help_usage_hint(FILE *f);
+
+#endif

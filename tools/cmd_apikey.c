@@ -1,0 +1,295 @@
+/* cmd_apikey.c — named API keys of a root account: create, list, show, edit,
+ * enable, disable, delete. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "csv.h"
+#include "output.h"
+#include "table.h"
+
+#define APIKEY_NOTE                                                                                    \
+    "latchkey: note: this is the only time the API key is shown; it cannot be retrieved later. " \
+    "Store it safely now.\n"
+
+/* Words that stand for an empty list: "--scope all", "--allow-ip none". */
+#define SCOPE_ALL "all"
+#define ALLOW_ANY "none"
+
+/* ------------------------------------------------------------ options */
+
+/* --scope / --allow-ip: *given tells whether the option was on the line; the
+ * keyword gives an empty list (all services / any address). */
+static int list_option(struct cli *c, enum opt_id id, const char *keyword, struct csv *out, int *given)
+{
+    memset(out, 0, sizeof *out);
+    const char *v = c->a.val[id];
+    *given = v != NULL;
+    if (!v || strcmp(v, keyword) == 0)
+        return CLI_EXIT_OK;
+    return csv_split(v, out) == 0 ? CLI_EXIT_OK : out_nomem(c);
+}
+
+/* ------------------------------------------------------------ printing */
+
+static void json_apikey(struct jw *w, const char *key, const lk_apikey *k, const lk_secret *value)
+{
+    jw_obj(w, key);
+    jw_str(w, "KeyId", k->id);
+    jw_str(w, "Name", k->name);
+    jw_str(w, "Description", k->description);
+    if (value)
+        jw_secret(w, "ApiKey", lk_secret_str(value), lk_secret_len(value));
+    jw_str(w, "MaskedKey", k->masked);
+    jw_str(w, "Status", lk_key_status_name(k->status));
+    if (k->scope_count == 0)
+        jw_str(w, "Scope", SCOPE_ALL);
+    else
+        jw_strlist(w, "Scope", k->scope, k->scope_count);
+    jw_strlist(w, "AllowIp", k->allow_ip, k->allow_ip_count);
+    jw_u64(w, "RootUin", k->root_uin);
+    out_jtime(w, "CreateTime", k->create_time);
+    out_jtime(w, "LastAccessTime", k->last_access_time);
+    jw_obj_end(w);
+}
+
+/* Text listing of one key; value (the full key) only right after create. */
+static int field_apikey(struct cli *c, const lk_apikey *k, const lk_secret *value)
+{
+    char root[24], ct[OUT_TIME_LEN], at[OUT_TIME_LEN];
+    char *scope = csv_join(k->scope, k->scope_count, SCOPE_ALL);
+    char *ips = csv_join(k->allow_ip, k->allow_ip_count, "any");
+    if (!scope || !ips) {
+        free(scope);
+        free(ips);
+        return out_nomem(c);
+    }
+    snprintf(root, sizeof root, "%llu", (unsigned long long)k->root_uin);
+    field_print(stdout, "KeyId", k->id);
+    field_print(stdout, "Name", k->name);
+    field_print(stdout, "Description", k->description[0] ? k->description : "-");
+    if (value)
+        field_print_secret(stdout, "ApiKey", lk_secret_str(value), lk_secret_len(value));
+    field_print(stdout, "MaskedKey", k->masked);
+    field_print(stdout, "Status", lk_key_status_name(k->status));
+    field_print(stdout, "Scope", scope);
+    field_print(stdout, "AllowIp", ips);
+    field_print(stdout, "RootUin", root);
+    field_print(stdout, "CreateTime", out_time(k->create_time, ct));
+    field_print(stdout, "LastAccessTime", out_time(k->last_access_time, at));
+    free(scope);
+    free(ips);
+    return CLI_EXIT_OK;
+}
+
+static int print_apikey(struct cli *c, const char *member, const lk_apikey *k, const lk_secret *value)
+{
+    if (!c->json)
+        return field_apikey(c, k, value);
+    struct jw w;
+    out_begin(&w);
+    json_apikey(&w, member, k, value);
+    out_end(&w);
+    return CLI_EXIT_OK;
+}
+
+/* One table row; 0 or -1 on out of memory. */
+static int table_apikey(struct table *t, const lk_apikey *k)
+{
+    char ct[OUT_TIME_LEN], at[OUT_TIME_LEN];
+    char *scope = csv_join(k->scope, k->scope_count, SCOPE_ALL);
+    char *ips = csv_join(k->allow_ip, k->allow_ip_count, "any");
+    int r = -1;
+    if (scope && ips) {
+        const char *row[] = {k->id,  k->name, k->masked,         lk_key_status_name(k->status),
+                             scope,  ips,     out_time(k->create_time, ct), out_time(k->last_access_time, at)};
+        table_row(t, row);
+        r = t->oom ? -1 : 0;
+    }
+    free(scope);
+    free(ips);
+    return r;
+}
+
+static int print_apikeys(struct cli *c, const lk_apikey *keys, size_t n)
+{
+    if (c->json) {
+        struct jw w;
+        out_begin(&w);
+        jw_arr(&w, "ApiKeys");
+        for (size_t i = 0; i < n; i++)
+            json_apikey(&w, NULL, &keys[i], NULL);
+        jw_arr_end(&w);
+        jw_u64(&w, "TotalCount", n);
+        out_end(&w);
+        return CLI_EXIT_OK;
+    }
+    static const char *const head[] = {"KeyId", "Name",    "Key",        "Status",
+                                       "Scope", "AllowIp", "CreateTime", "LastAccessTime"};
+    struct table t;
+    int r = 0;
+    table_init(&t, 8, head);
+    for (size_t i = 0; i < n && r == 0; i++)
+        r = table_apikey(&t, &keys[i]);
+    if (r == 0)
+        r = table_print(&t, stdout);
+    table_free(&t);
+    return r == 0 ? CLI_EXIT_OK : out_nomem(c);
+}
+
+/* ------------------------------------------------------------ commands */
+
+static int create_with(struct cli *c, uint64_t root, const lk_apikey_spec *spec)
+{
+    lk_apikey k;
+    lk_secret *value = NULL;
+    lk_status st = lk_apikey_create(c->ctx, root, spec, &k, &value);
+    if (st != LK_OK)
+        return out_status_error(c, st);
+    int rc = print_apikey(c, "ApiKey", &k, value);
+    lk_secret_free(value);
+    lk_apikey_release(&k);
+    if (rc == CLI_EXIT_OK && !c->json) {
+        fflush(stdout);
+        fputs(APIKEY_NOTE, stderr);
+    }
+    return rc;
+}
+
+int cmd_apikey_create(struct cli *c)
+{
+    uint64_t root;
+    struct csv scope = {0}, ips = {0};
+    int given;
+    int rc = cli_uin(c, c->arg[0], "ROOT_UIN", &root);
+    if (rc == CLI_EXIT_OK && !c->a.val[OPT_NAME])
+        rc = out_usage(c, "'apikey create': --name NAME is required");
+    if (rc == CLI_EXIT_OK)
+        rc = list_option(c, OPT_SCOPE, SCOPE_ALL, &scope, &given);
+    if (rc == CLI_EXIT_OK)
+        rc = list_option(c, OPT_ALLOW_IP, ALLOW_ANY, &ips, &given);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open(c);
+    if (rc == CLI_EXIT_OK) {
+        lk_apikey_spec spec = {
+            .name = c->a.val[OPT_NAME],
+            .description = c->a.val[OPT_DESCRIPTION],
+            .scope = scope.items,
+            .scope_count = scope.n,
+            .allow_ip = ips.items,
+            .allow_ip_count = ips.n,
+        };
+        rc = create_with(c, root, &spec);
+    }
+    csv_free(&scope);
+    csv_free(&ips);
+    return rc;
+}
+
+int cmd_apikey_list(struct cli *c)
+{
+    uint64_t root;
+    int rc = cli_uin(c, c->arg[0], "ROOT_UIN", &root);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open(c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    lk_apikey *keys = NULL;
+    size_t n = 0;
+    lk_status st = lk_apikey_list(c->ctx, root, &keys, &n);
+    if (st != LK_OK)
+        return out_status_error(c, st);
+    rc = print_apikeys(c, keys, n);
+    lk_apikey_list_free(keys, n);
+    return rc;
+}
+
+/* Either ID, or --account and --name together. */
+static int show_args(struct cli *c, uint64_t *account)
+{
+    int by_name = (c->a.seen & (OPT_BIT(OPT_ACCOUNT) | OPT_BIT(OPT_NAME))) != 0;
+    if (c->narg == 1 && by_name)
+        return out_usage(c, "'apikey show': give either ID or --account and --name, not both");
+    if (c->narg == 1)
+        return CLI_EXIT_OK;
+    if (!c->a.val[OPT_ACCOUNT] || !c->a.val[OPT_NAME])
+        return out_usage(c, "'apikey show': give ID, or --account ROOT_UIN and --name NAME");
+    return cli_uin(c, c->a.val[OPT_ACCOUNT], "--account", account);
+}
+
+int cmd_apikey_show(struct cli *c)
+{
+    uint64_t account = 0;
+    int rc = show_args(c, &account);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open(c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    lk_apikey k;
+    lk_status st = c->narg == 1 ? lk_apikey_get(c->ctx, c->arg[0], &k)
+                                : lk_apikey_find(c->ctx, account, c->a.val[OPT_NAME], &k);
+    if (st != LK_OK)
+        return out_status_error(c, st);
+    rc = print_apikey(c, "ApiKey", &k, NULL);
+    lk_apikey_release(&k);
+    return rc;
+}
+
+int cmd_apikey_edit(struct cli *c)
+{
+    struct csv scope = {0}, ips = {0};
+    lk_apikey_edit edit = {.description = c->a.val[OPT_DESCRIPTION]};
+    int rc = CLI_EXIT_OK;
+    if (!(c->a.seen & (OPT_BIT(OPT_DESCRIPTION) | OPT_BIT(OPT_SCOPE) | OPT_BIT(OPT_ALLOW_IP))))
+        rc = out_usage(c, "'apikey edit': nothing to change (give --description, --scope or --allow-ip)");
+    if (rc == CLI_EXIT_OK)
+        rc = list_option(c, OPT_SCOPE, SCOPE_ALL, &scope, &edit.set_scope);
+    if (rc == CLI_EXIT_OK)
+        rc = list_option(c, OPT_ALLOW_IP, ALLOW_ANY, &ips, &edit.set_allow_ip);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open(c);
+    if (rc == CLI_EXIT_OK) {
+        edit.scope = scope.items;
+        edit.scope_count = scope.n;
+        edit.allow_ip = ips.items;
+        edit.allow_ip_count = ips.n;
+        lk_status st = lk_apikey_edit_key(c->ctx, c->arg[0], &edit);
+        rc = st == LK_OK ? out_done(c, "Updated API key %s.", c->arg[0]) : out_status_error(c, st);
+    }
+    csv_free(&scope);
+    csv_free(&ips);
+    return rc;
+}
+
+static int set_status(struct cli *c, lk_key_status ks, const char *done)
+{
+    int rc = cli_open(c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    lk_status st = lk_apikey_set_status(c->ctx, c->arg[0], ks);
+    if (st != LK_OK)
+        return out_status_error(c, st);
+    return out_done(c, "%s API key %s.", done, c->arg[0]);
+}
+
+int cmd_apikey_enable(struct cli *c)
+{
+    return set_status(c, LK_KEY_ACTIVE, "Enabled");
+}
+
+int cmd_apikey_disable(struct cli *c)
+{
+    return set_status(c, LK_KEY_INACTIVE, "Disabled");
+}
+
+int cmd_apikey_delete(struct cli *c)
+{
+    int rc = cli_open(c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    lk_status st = lk_apikey_delete(c->ctx, c->arg[0]);
+    if (st != LK_OK)
+        return out_status_error(c, st);
+    return out_done(c, "Deleted API key %s.", c->arg[0]);
+}

@@ -1,0 +1,146 @@
+/* cmd_user.c — user add / list / show / delete. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "output.h"
+#include "table.h"
+
+/* Kind names come from the library, so the two can never disagree. */
+static int parse_kind(struct cli *c, const char *s, lk_user_kind *out)
+{
+    static const lk_user_kind kinds[] = {LK_USER_ROOT, LK_USER_SUB, LK_USER_COLLABORATOR};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        if (strcmp(s, lk_user_kind_name(kinds[i])) == 0) {
+            *out = kinds[i];
+            return CLI_EXIT_OK;
+        }
+    }
+    return out_usage(c, "--kind '%.40s': expected %s, %s or %s", s, lk_user_kind_name(LK_USER_ROOT),
+                     lk_user_kind_name(LK_USER_SUB), lk_user_kind_name(LK_USER_COLLABORATOR));
+}
+
+static void json_user(struct jw *w, const char *key, const lk_user *u)
+{
+    jw_obj(w, key);
+    jw_u64(w, "Uin", u->uin);
+    jw_str(w, "Kind", lk_user_kind_name(u->kind));
+    jw_u64(w, "RootUin", u->root_uin);
+    out_jtime(w, "CreateTime", u->create_time);
+    jw_obj_end(w);
+}
+
+static int print_user(struct cli *c, const lk_user *u)
+{
+    if (c->json) {
+        struct jw w;
+        out_begin(&w);
+        json_user(&w, "User", u);
+        out_end(&w);
+        return CLI_EXIT_OK;
+    }
+    char uin[24], root[24], t[OUT_TIME_LEN];
+    snprintf(uin, sizeof uin, "%llu", (unsigned long long)u->uin);
+    snprintf(root, sizeof root, "%llu", (unsigned long long)u->root_uin);
+    field_print(stdout, "Uin", uin);
+    field_print(stdout, "Kind", lk_user_kind_name(u->kind));
+    field_print(stdout, "RootUin", root);
+    field_print(stdout, "CreateTime", out_time(u->create_time, t));
+    return CLI_EXIT_OK;
+}
+
+int cmd_user_add(struct cli *c)
+{
+    uint64_t uin, root = 0;
+    lk_user_kind kind = LK_USER_ROOT;
+    int rc = cli_uin(c, c->arg[0], "UIN", &uin);
+    if (rc == CLI_EXIT_OK && c->a.val[OPT_KIND])
+        rc = parse_kind(c, c->a.val[OPT_KIND], &kind);
+    if (rc == CLI_EXIT_OK && c->a.val[OPT_ROOT])
+        rc = cli_uin(c, c->a.val[OPT_ROOT], "--root", &root);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open(c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    lk_status st = lk_user_add(c->ctx, uin, kind, root);
+    lk_user u;
+    if (st == LK_OK)
+        st = lk_user_get(c->ctx, uin, &u);
+    return st == LK_OK ? print_user(c, &u) : out_status_error(c, st);
+}
+
+int cmd_user_show(struct cli *c)
+{
+    uint64_t uin;
+    int rc = cli_uin(c, c->arg[0], "UIN", &uin);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open(c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    lk_user u;
+    lk_status st = lk_user_get(c->ctx, uin, &u);
+    return st == LK_OK ? print_user(c, &u) : out_status_error(c, st);
+}
+
+static int print_users(struct cli *c, const lk_user *users, size_t n)
+{
+    if (c->json) {
+        struct jw w;
+        out_begin(&w);
+        jw_arr(&w, "Users");
+        for (size_t i = 0; i < n; i++)
+            json_user(&w, NULL, &users[i]);
+        jw_arr_end(&w);
+        jw_u64(&w, "TotalCount", n);
+        out_end(&w);
+        return CLI_EXIT_OK;
+    }
+    static const char *const head[] = {"Uin", "Kind", "RootUin", "CreateTime"};
+    struct table t;
+    table_init(&t, 4, head);
+    for (size_t i = 0; i < n; i++) {
+        char uin[24], root[24], tm[OUT_TIME_LEN];
+        snprintf(uin, sizeof uin, "%llu", (unsigned long long)users[i].uin);
+        snprintf(root, sizeof root, "%llu", (unsigned long long)users[i].root_uin);
+        const char *row[] = {uin, lk_user_kind_name(users[i].kind), root, out_time(users[i].create_time, tm)};
+        table_row(&t, row);
+    }
+    int r = table_print(&t, stdout);
+    table_free(&t);
+    return r == 0 ? CLI_EXIT_OK : out_nomem(c);
+}
+
+int cmd_user_list(struct cli *c)
+{
+    uint64_t root = 0;
+    int rc = CLI_EXIT_OK;
+    if (c->a.val[OPT_ROOT])
+        rc = cli_uin(c, c->a.val[OPT_ROOT], "--root", &root);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open(c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    lk_user *users = NULL;
+    size_t n = 0;
+    lk_status st = lk_user_list(c->ctx, root, &users, &n);
+    if (st != LK_OK)
+        return out_status_error(c, st);
+    rc = print_users(c, users, n);
+    lk_free(users);
+    return rc;
+}
+
+int cmd_user_delete(struct cli *c)
+{
+    uint64_t uin;
+    int rc = cli_uin(c, c->arg[0], "UIN", &uin);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open(c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    int force = (c->a.seen & OPT_BIT(OPT_FORCE)) != 0;
+    lk_status st = lk_user_delete(c->ctx, uin, force);
+    if (st != LK_OK)
+        return out_status_error(c, st);
+    return out_done(c, "Deleted user %llu%s.", (unsigned long long)uin, force ? " (and its keys)" : "");
+}

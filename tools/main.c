@@ -1,0 +1,217 @@
+/*
+ * main.c — the latchkey admin tool: global options, command dispatch and the
+ * argument-count / option checks shared by every command.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "cli.h"
+#include "output.h"
+
+#ifndef LK_SYSCONFDIR
+#define LK_SYSCONFDIR "/etc"
+#endif
+
+#define DEFAULT_CONFIG LK_SYSCONFDIR "/latchkey/latchkey.yaml"
+
+/* Options every command accepts. */
+#define GLOBAL_OPTS (OPT_BIT(OPT_CONFIG) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_HELP) | OPT_BIT(OPT_VERSION))
+
+struct command {
+    const char *group; /* first word */
+    const char *sub;   /* second word, NULL for one-word commands */
+    int (*run)(struct cli *c);
+    size_t min_args, max_args; /* positionals after the command words */
+    unsigned opts;             /* accepted options besides GLOBAL_OPTS */
+    const char *usage;
+};
+
+static const struct command commands[] = {
+    {"init", NULL, cmd_init, 0, 0, OPT_BIT(OPT_BACKEND) | OPT_BIT(OPT_STORE),
+     "init [--backend lmdb|flatfile] [--store PATH]"},
+    {"user", "add", cmd_user_add, 1, 1, OPT_BIT(OPT_KIND) | OPT_BIT(OPT_ROOT),
+     "user add UIN [--kind root|sub-user|collaborator] [--root ROOT_UIN]"},
+    {"user", "list", cmd_user_list, 0, 0, OPT_BIT(OPT_ROOT), "user list [--root ROOT_UIN]"},
+    {"user", "show", cmd_user_show, 1, 1, 0, "user show UIN"},
+    {"user", "delete", cmd_user_delete, 1, 1, OPT_BIT(OPT_FORCE), "user delete UIN [--force]"},
+    {"key", "create", cmd_key_create, 1, 1, 0, "key create UIN"},
+    {"key", "list", cmd_key_list, 1, 1, 0, "key list UIN"},
+    {"key", "show", cmd_key_show, 1, 1, 0, "key show SECRETID"},
+    {"key", "enable", cmd_key_enable, 1, 1, OPT_BIT(OPT_UIN), "key enable SECRETID [--uin UIN]"},
+    {"key", "disable", cmd_key_disable, 1, 1, OPT_BIT(OPT_UIN), "key disable SECRETID [--uin UIN]"},
+    {"key", "delete", cmd_key_delete, 1, 1, OPT_BIT(OPT_UIN), "key delete SECRETID [--uin UIN]"},
+    {"apikey", "create", cmd_apikey_create, 1, 1,
+     OPT_BIT(OPT_NAME) | OPT_BIT(OPT_DESCRIPTION) | OPT_BIT(OPT_SCOPE) | OPT_BIT(OPT_ALLOW_IP),
+     "apikey create ROOT_UIN --name NAME [--description TEXT] [--scope all|SVC,...] [--allow-ip ADDR,...]"},
+    {"apikey", "list", cmd_apikey_list, 1, 1, 0, "apikey list ROOT_UIN"},
+    {"apikey", "show", cmd_apikey_show, 0, 1, OPT_BIT(OPT_ACCOUNT) | OPT_BIT(OPT_NAME),
+     "apikey show ID | apikey show --account ROOT_UIN --name NAME"},
+    {"apikey", "edit", cmd_apikey_edit, 1, 1, OPT_BIT(OPT_DESCRIPTION) | OPT_BIT(OPT_SCOPE) | OPT_BIT(OPT_ALLOW_IP),
+     "apikey edit ID [--description TEXT] [--scope all|SVC,...] [--allow-ip ADDR,...|none]"},
+    {"apikey", "enable", cmd_apikey_enable, 1, 1, 0, "apikey enable ID"},
+    {"apikey", "disable", cmd_apikey_disable, 1, 1, 0, "apikey disable ID"},
+    {"apikey", "delete", cmd_apikey_delete, 1, 1, 0, "apikey delete ID"},
+    {"verify", NULL, cmd_verify, 0, 1, OPT_BIT(OPT_APIKEY) | OPT_BIT(OPT_IP) | OPT_BIT(OPT_SERVICE),
+     "verify SECRETID [--ip ADDR] [--service NAME] | verify --apikey [--ip ADDR] [--service NAME]"},
+    {"records", NULL, cmd_records, 1, 1, 0, "records KEYID"},
+};
+
+#define NCOMMANDS (sizeof commands / sizeof commands[0])
+
+static int group_known(const char *w)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++)
+        if (strcmp(commands[i].group, w) == 0)
+            return 1;
+    return 0;
+}
+
+static const struct command *find_command(const struct args *a)
+{
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        const struct command *cmd = &commands[i];
+        if (strcmp(cmd->group, a->pos[0]) != 0)
+            continue;
+        if (!cmd->sub || (a->npos > 1 && strcmp(cmd->sub, a->pos[1]) == 0))
+            return cmd;
+    }
+    return NULL;
+}
+
+/* The subcommands of a group, for "unknown subcommand" messages. */
+static void list_subs(const char *group, char *buf, size_t bufsz)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < NCOMMANDS && len < bufsz; i++) {
+        if (strcmp(commands[i].group, group) != 0 || !commands[i].sub)
+            continue;
+        int n = snprintf(buf + len, bufsz - len, "%s%s", len ? ", " : "", commands[i].sub);
+        if (n < 0)
+            break;
+        len += (size_t)n;
+    }
+}
+
+static int unknown_command(struct cli *c)
+{
+    const char *w = c->a.pos[0];
+    if (!group_known(w))
+        return out_usage(c, "unknown command '%s'", w);
+    char subs[128];
+    list_subs(w, subs, sizeof subs);
+    if (c->a.npos < 2)
+        return out_usage(c, "'%s' needs a subcommand: %s", w, subs);
+    return out_usage(c, "unknown command '%s %s' (expected one of: %s)", w, c->a.pos[1], subs);
+}
+
+/* Options and argument count against the command's usage. */
+static int check_command(struct cli *c, const struct command *cmd)
+{
+    unsigned bad = c->a.seen & ~(cmd->opts | GLOBAL_OPTS);
+    if (bad) {
+        enum opt_id o = args_first_opt(bad);
+        if (cmd->run == cmd_apikey_edit && o == OPT_NAME)
+            return out_usage(c, "--name: the name of an API key cannot be changed");
+        return out_usage(c, "option %s is not valid for '%s' (usage: latchkey %s)", args_opt_name(o), c->cmdname,
+                         cmd->usage);
+    }
+    if (c->narg < cmd->min_args)
+        return out_usage(c, "'%s': missing argument (usage: latchkey %s)", c->cmdname, cmd->usage);
+    /* an extra verify argument is most likely a secret: never echo it */
+    if (c->narg > cmd->max_args && cmd->run == cmd_verify)
+        return out_usage(c, "'verify' takes at most one argument, the SECRETID; secrets are read from stdin, "
+                            "never from the command line");
+    if (c->narg > cmd->max_args)
+        return out_usage(c, "'%s': unexpected argument '%s' (usage: latchkey %s)", c->cmdname,
+                         c->arg[cmd->max_args], cmd->usage);
+    return CLI_EXIT_OK;
+}
+
+static int dispatch(struct cli *c)
+{
+    char name[64];
+    if (c->a.seen & OPT_BIT(OPT_HELP) || (c->a.npos > 0 && strcmp(c->a.pos[0], "help") == 0)) {
+        help_print(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (c->a.seen & OPT_BIT(OPT_VERSION)) {
+        printf("latchkey %s\n", LK_VERSION_STRING);
+        return CLI_EXIT_OK;
+    }
+    if (c->a.err[0])
+        return out_usage(c, "%s", c->a.err);
+    if (c->a.npos == 0)
+        return out_usage(c, "no command given");
+    const struct command *cmd = find_command(&c->a);
+    if (!cmd)
+        return unknown_command(c);
+    size_t words = cmd->sub ? 2 : 1;
+    snprintf(name, sizeof name, "%s%s%s", cmd->group, cmd->sub ? " " : "", cmd->sub ? cmd->sub : "");
+    c->cmdname = name;
+    c->arg = c->a.pos + words;
+    c->narg = c->a.npos - words;
+    int rc = check_command(c, cmd);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    return cmd->run(c);
+}
+
+static const char *config_path(const struct args *a)
+{
+    if (a->seen & OPT_BIT(OPT_CONFIG))
+        return a->val[OPT_CONFIG];
+    const char *env = getenv("LATCHKEY_CONFIG");
+    return env && *env ? env : DEFAULT_CONFIG;
+}
+
+int cli_open(struct cli *c)
+{
+    lk_status st = lk_open(c->config_path, &c->ctx);
+    if (st != LK_OK) {
+        c->ctx = NULL;
+        return out_status_error(c, st);
+    }
+    return CLI_EXIT_OK;
+}
+
+int cli_uin(struct cli *c, const char *s, const char *what, uint64_t *out)
+{
+    if (args_parse_uin(s, out) == 0)
+        return CLI_EXIT_OK;
+    return out_usage(c, "%s '%.40s': not a UIN (a decimal number 1..9223372036854775807)", what, s);
+}
+
+/* stdout may be a closed pipe or a full disk: a result that was not written
+ * is a failure, not a success. */
+static int finish_stdout(int rc)
+{
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "latchkey: InternalError: could not write the result to stdout\n");
+        return rc == CLI_EXIT_OK ? CLI_EXIT_SYSTEM : rc;
+    }
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct cli c;
+    memset(&c, 0, sizeof c);
+    if (sodium_init() < 0) {
+        fprintf(stderr, "latchkey: InternalError: libsodium could not be initialised\n");
+        return CLI_EXIT_SYSTEM;
+    }
+    if (args_parse(&c.a, argc, argv) != 0) {
+        fprintf(stderr, "latchkey: InternalError.OutOfMemory: out of memory\n");
+        return CLI_EXIT_SYSTEM;
+    }
+    c.json = (c.a.seen & OPT_BIT(OPT_JSON)) != 0;
+    c.config_path = config_path(&c.a);
+    int rc = dispatch(&c);
+    lk_close(c.ctx);
+    args_free(&c.a);
+    return finish_stdout(rc);
+}

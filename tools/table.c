@@ -1,0 +1,127 @@
+/* table.c — aligned text tables and label/value listings. */
+#include "table.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+
+#define FIELD_LABEL_WIDTH 16
+
+void table_init(struct table *t, size_t ncols, const char *const *head)
+{
+    memset(t, 0, sizeof *t);
+    t->ncols = ncols < TABLE_MAX_COLS ? ncols : TABLE_MAX_COLS;
+    for (size_t i = 0; i < t->ncols; i++)
+        t->head[i] = head[i];
+}
+
+void table_row(struct table *t, const char *const *cells)
+{
+    if (t->oom)
+        return;
+    if (t->nrows == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 16;
+        char **n = realloc(t->cells, cap * t->ncols * sizeof *n);
+        if (!n) {
+            t->oom = 1;
+            return;
+        }
+        t->cells = n;
+        t->cap = cap;
+    }
+    char **row = t->cells + t->nrows * t->ncols;
+    for (size_t i = 0; i < t->ncols; i++) {
+        row[i] = strdup(cells[i] ? cells[i] : "-");
+        if (!row[i]) {
+            for (size_t j = 0; j < i; j++)
+                free(row[j]);
+            t->oom = 1;
+            return;
+        }
+    }
+    t->nrows++;
+}
+
+/* Display width: UTF-8 code points (continuation bytes do not count). */
+static size_t text_width(const char *s)
+{
+    size_t w = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80)
+            w++;
+    return w;
+}
+
+static void put_clean(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
+    }
+}
+
+static void put_cell(FILE *f, const char *s, size_t width, int last)
+{
+    put_clean(f, s);
+    if (last)
+        return;
+    for (size_t w = text_width(s); w < width + 2; w++)
+        fputc(' ', f);
+}
+
+int table_print(const struct table *t, FILE *f)
+{
+    size_t width[TABLE_MAX_COLS];
+    if (t->oom)
+        return -1; /* a table missing rows would mislead: print nothing */
+    for (size_t c = 0; c < t->ncols; c++) {
+        width[c] = text_width(t->head[c]);
+        for (size_t r = 0; r < t->nrows; r++) {
+            size_t w = text_width(t->cells[r * t->ncols + c]);
+            if (w > width[c])
+                width[c] = w;
+        }
+    }
+    for (size_t c = 0; c < t->ncols; c++)
+        put_cell(f, t->head[c], width[c], c + 1 == t->ncols);
+    fputc('\n', f);
+    for (size_t r = 0; r < t->nrows; r++) {
+        for (size_t c = 0; c < t->ncols; c++)
+            put_cell(f, t->cells[r * t->ncols + c], width[c], c + 1 == t->ncols);
+        fputc('\n', f);
+    }
+    return 0;
+}
+
+void table_free(struct table *t)
+{
+    for (size_t i = 0; i < t->nrows * t->ncols; i++)
+        free(t->cells[i]);
+    free(t->cells);
+    t->cells = NULL;
+    t->nrows = t->cap = 0;
+}
+
+static void put_label(FILE *f, const char *label)
+{
+    fputs(label, f);
+    fputc(':', f);
+    for (size_t w = strlen(label) + 1; w < FIELD_LABEL_WIDTH; w++)
+        fputc(' ', f);
+    fputc(' ', f);
+}
+
+void field_print(FILE *f, const char *label, const char *value)
+{
+    put_label(f, label);
+    put_clean(f, value ? value : "-");
+    fputc('\n', f);
+}
+
+void field_print_secret(FILE *f, const char *label, const char *value, size_t len)
+{
+    put_label(f, label);
+    if (jw_write_direct(f, value, len) == 0)
+        fputc('\n', f);
+}
