@@ -27,11 +27,27 @@ lk() {
 
 mkdir -p "$DIR"
 
-# 1. A config file and an LMDB store beside it.
-lk init
+# 1. A config file and an LMDB store beside it (kept from an earlier run).
+if [ -f "$CONFIG" ]; then
+    echo "# reusing $CONFIG from an earlier run"
+else
+    lk init
+fi
 
 # 2. A root account.
-lk user add 100001
+if "$LATCHKEY" --config "$CONFIG" user show 100001 >/dev/null 2>&1; then
+    echo "# user 100001 exists already"
+else
+    lk user add 100001
+fi
+
+# A user may hold two pairs (OperationDenied.AccessKeyOverLimit beyond):
+# on a re-run, rotate out the oldest one — disable, then delete.
+if [ "$("$LATCHKEY" --config "$CONFIG" key list 100001 | grep -c '^AKID')" -ge 2 ]; then
+    OLDEST=$("$LATCHKEY" --config "$CONFIG" key list 100001 | grep '^AKID' | sort -k3,4 | head -1 | cut -d' ' -f1)
+    lk key disable "$OLDEST"
+    lk key delete "$OLDEST"
+fi
 
 # 3. An access key. The SecretKey is printed this one time only; here it is
 #    kept in a shell variable just long enough to show verification.
