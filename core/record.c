@@ -217,9 +217,10 @@ bool lk_rec_parse_i64(const char *val, size_t vlen, int64_t *out)
 {
     uint64_t u;
     bool neg = vlen > 0 && val[0] == '-';
-    if (!lk_rec_parse_u64(val + neg, vlen - neg, &u) || u > (uint64_t)INT64_MAX)
+    /* a negative value may reach 2^63: INT64_MIN, which lk_rec_add_i64 writes */
+    if (!lk_rec_parse_u64(val + neg, vlen - neg, &u) || u > (uint64_t)INT64_MAX + neg)
         return false;
-    *out = neg ? -(int64_t)u : (int64_t)u;
+    *out = !neg ? (int64_t)u : u == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)u;
     return true;
 }
 

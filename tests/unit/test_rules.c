@@ -606,10 +606,14 @@ static void forked_child_keeps_working(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        int bad = lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s), lk_secret_len(s), NULL, NULL) != LK_OK;
-        bad |= lk_key_set_status(f->ctx, k.secret_id, 0, LK_KEY_INACTIVE) != LK_OK;
-        bad |= lk_flush(f->ctx) != LK_OK;
-        _exit(bad);
+        lk_status st = lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s), lk_secret_len(s), NULL, NULL);
+        if (st == LK_OK)
+            st = lk_key_set_status(f->ctx, k.secret_id, 0, LK_KEY_INACTIVE);
+        if (st == LK_OK)
+            st = lk_flush(f->ctx);
+        if (st != LK_OK)
+            fprintf(stderr, "child: %s: %s\n", lk_status_code(st), lk_errmsg(NULL));
+        _exit(st != LK_OK);
     }
     int wst;
     assert_int_equal(waitpid(pid, &wst, 0), pid);
@@ -619,6 +623,42 @@ static void forked_child_keeps_working(void **state)
     assert_int_equal(lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s), lk_secret_len(s), NULL, NULL),
                      LK_DENY_DISABLED);
     lk_secret_free(s);
+}
+
+/* Two handles on one store in one process (a host with two plugin
+ * instances): LMDB forbids opening an environment twice per process, so
+ * they must share it; closing one must not break the other, nor the
+ * locking against another process writing at the same time. */
+static void two_handles_on_one_store(void **state)
+{
+    fixture *f = *state;
+    lk_ctx *second;
+    lk_user u;
+    assert_int_equal(lk_open_config(f->cfg, &second), LK_OK);
+    assert_int_equal(lk_user_add(second, 23, LK_USER_ROOT, 0), LK_OK);
+    assert_int_equal(lk_user_get(f->ctx, 23, &u), LK_OK);
+    lk_close(second);
+    assert_int_equal(lk_user_add(f->ctx, 24, LK_USER_ROOT, 0), LK_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) { /* another process: its own handle, writing concurrently */
+        lk_ctx *c;
+        int bad = lk_open_config(f->cfg, &c) != LK_OK;
+        for (uint64_t uin = 1000; uin < 1050 && !bad; uin++)
+            bad = lk_user_add(c, uin, LK_USER_ROOT, 0) != LK_OK;
+        lk_close(c);
+        _exit(bad);
+    }
+    for (uint64_t uin = 2000; uin < 2050; uin++)
+        assert_int_equal(lk_user_add(f->ctx, uin, LK_USER_ROOT, 0), LK_OK);
+    int wst;
+    assert_int_equal(waitpid(pid, &wst, 0), pid);
+    assert_true(WIFEXITED(wst) && WEXITSTATUS(wst) == 0);
+    lk_user *list;
+    size_t n;
+    assert_int_equal(lk_user_list(f->ctx, 0, &list, &n), LK_OK);
+    assert_int_equal(n, 102);
+    lk_free(list);
 }
 
 static void every_status_has_a_code_and_text(void **state)
@@ -652,6 +692,7 @@ int main(void)
         T(cache_skips_argon2_but_never_a_status_check),
         T(user_delete_needs_force_when_keys_remain),
         T(forked_child_keeps_working),
+        T(two_handles_on_one_store),
         cmocka_unit_test(every_status_has_a_code_and_text),
     };
     int failed = 0;
