@@ -26,7 +26,19 @@ printf '%s\n' "$OUT" | grep -q "^$SID  *Active" || fail "key list does not show 
 # the SecretKey is not in what the user sees
 ! printf '%s\n%s\n' "$OUT" "$ERR" | grep -q 'LKSK[0-9A-Za-z]\{42\}' || fail "the SecretKey was printed"
 
-# run twice into the same directory: init refuses, the script stops
-RC=0
-LATCHKEY=$LATCHKEY sh "$LK_SRCDIR/examples/quickstart.sh" "$D" >"$WORK/cap/out" 2>"$WORK/cap/err" || RC=$?
-[ "$RC" != 0 ] || fail "quickstart.sh into an existing demo dir succeeded"
+# re-runs into the same directory reuse the store; at the 2-key limit the
+# oldest key is rotated out (disabled, then deleted), so every run succeeds
+FIRST=$SID
+for run in 2 3; do
+    sleep 1 # CreateTime has 1 s resolution: keep "the oldest key" unambiguous
+    RC=0
+    LATCHKEY=$LATCHKEY sh "$LK_SRCDIR/examples/quickstart.sh" "$D" >"$WORK/cap/out" 2>"$WORK/cap/err" || RC=$?
+    OUT=$(cat "$WORK/cap/out")
+    [ "$RC" = 0 ] || fail "run $run of quickstart.sh into the same directory failed"
+    out_has '^# reusing '
+    out_has '^Result: *Allow$'
+done
+out_has_str "key disable $FIRST"
+out_has_str "key delete $FIRST"
+[ "$(printf '%s\n' "$OUT" | grep -c '^AKID')" = 2 ] || fail "the user should hold exactly 2 keys after rotation"
+! printf '%s\n' "$OUT" | grep -q "^$FIRST " || fail "the oldest key was not rotated out"
