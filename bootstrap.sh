@@ -5,7 +5,7 @@ set -e
 cd "$(dirname "$0")"
 DEPS="build-essential autoconf automake libtool pkg-config libsodium-dev liblmdb-dev \
 libyaml-dev libcmocka-dev libpam0g-dev pamtester libpam-wrapper libpam-modules \
-mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients"
+mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients db-util"
 if [ "${LK_SKIP_APT:-}" != 1 ]; then
     SUDO=
     [ "$(id -u)" = 0 ] || SUDO=sudo

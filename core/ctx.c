@@ -108,8 +108,10 @@ lk_status lk_ctx_backend(lk_ctx *ctx, void **backend)
         pthread_mutex_lock(&ctx->lock);
         if (ctx->pid != getpid()) {
             void *old = ctx->backend;
-            /* Pending records belong to the parent, which will write them. */
+            /* Pending records belong to the parent, which will write them;
+             * so does a flush that was running in one of its threads. */
             ctx->npending = 0;
+            atomic_store(&ctx->flushing, false);
             lk_status st = open_backend(ctx);
             if (st != LK_OK) {
                 ctx->backend = old;

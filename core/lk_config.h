@@ -25,7 +25,7 @@ struct lk_config {
     unsigned records_keep;     /* records.keep: default 20, 0..20 */
     unsigned retention_days;   /* records.retention_days: default 90, 1..3650 */
     unsigned flush_interval_ms;/* records.flush_interval_ms: default 1000, 0..60000 (0: write at once) */
-    unsigned flush_batch;      /* records.flush_batch: default 256, 1..100000 */
+    unsigned flush_batch;      /* records.flush_batch: default 4096, 1..100000 */
     unsigned cache_entries;    /* cache.entries: default 10000, 0..10000000 (0: no cache) */
     char getbuf[64];           /* lk_config_get's scratch for numbers (not thread-safe per cfg) */
 };

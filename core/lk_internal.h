@@ -132,6 +132,7 @@ struct lk_ctx {
     lk_pending_record *pending;
     size_t npending, pending_cap;
     int64_t pending_since_ms;   /* monotonic time of the oldest pending record */
+    atomic_bool flushing;       /* an automatic records flush is running (records.c) */
     int64_t (*now)(void *arg);
     void *now_arg;
     _Atomic uint64_t st_argon2, st_cache_hits, st_early, st_flushed;

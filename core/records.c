@@ -78,9 +78,16 @@ void lk_record_attempt(lk_ctx *ctx, const char *key_id, const lk_verify_req *req
         ctx->pending_since_ms = now;
     ctx->pending[ctx->npending++] = p;
     flush = ctx->npending >= ctx->cfg.flush_batch || now - ctx->pending_since_ms >= (int64_t)ctx->cfg.flush_interval_ms;
-    pthread_mutex_unlock(&ctx->lock);
+    /* One automatic flush at a time: while it waits for and holds the
+     * store's writer lock, other threads keep verifying and queueing instead
+     * of queueing up behind it; the next attempt after it flushes theirs. */
     if (flush)
+        flush = !atomic_exchange(&ctx->flushing, true);
+    pthread_mutex_unlock(&ctx->lock);
+    if (flush) {
         (void)lk_records_flush(ctx); /* a failed flush must not turn an allow into a deny */
+        atomic_store(&ctx->flushing, false);
+    }
 }
 
 /* ------------------------------------------------------------ the stored form */
@@ -192,19 +199,34 @@ static void load_records(lk_txn *txn, const char *id, rec_set *s)
 }
 
 /* Old records are appended; then the new ones (arrival order). */
+static void add_one(rec_set *s, const lk_pending_record *p)
+{
+    if (p->rec.time > s->last)
+        s->last = p->rec.time;
+    if (s->n == sizeof s->r / sizeof s->r[0]) { /* full: drop the oldest-arrived */
+        memmove(&s->r[0], &s->r[1], (s->n - 1) * sizeof s->r[0]);
+        s->n--;
+    }
+    s->r[s->n++] = p->rec;
+}
+
 static void add_pending(rec_set *s, const lk_pending_record *p, size_t n, const char *id)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(p[i].key_id, id) != 0)
-            continue;
-        if (p[i].rec.time > s->last)
-            s->last = p[i].rec.time;
-        if (s->n == sizeof s->r / sizeof s->r[0]) { /* full: drop the oldest-arrived */
-            memmove(&s->r[0], &s->r[1], (s->n - 1) * sizeof s->r[0]);
-            s->n--;
-        }
-        s->r[s->n++] = p[i].rec;
-    }
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(p[i].key_id, id) == 0)
+            add_one(s, &p[i]);
+}
+
+/* Flush order: by key, then arrival (the queue is in arrival order, so the
+ * address breaks ties). Each key's records become one run: O(n log n),
+ * where scanning the queue for every key was O(n^2) and dominated a flush
+ * of a few thousand attempts. */
+static int by_key_then_arrival(const void *a, const void *b)
+{
+    const lk_pending_record *x = *(const lk_pending_record *const *)a;
+    const lk_pending_record *y = *(const lk_pending_record *const *)b;
+    int c = strcmp(x->key_id, y->key_id);
+    return c != 0 ? c : (x > y) - (x < y);
 }
 
 lk_status lk_records_flush(lk_ctx *ctx)
@@ -222,23 +244,32 @@ lk_status lk_records_flush(lk_ctx *ctx)
         free(q);
         return LK_OK;
     }
+    lk_pending_record **order = malloc(n * sizeof *order);
+    if (order == NULL) {
+        st = lk_seterr(LK_ERR_NOMEM, "out of memory writing %zu access records", n);
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++)
+        order[i] = &q[i];
+    qsort(order, n, sizeof *order, by_key_then_arrival);
     if ((st = lk_txn_begin(ctx, true, &txn)) != LK_OK)
         goto out;
-    for (size_t i = 0; i < n && st == LK_OK; i++) {
-        bool seen = false; /* handle each key once, at its first pending record */
-        for (size_t j = 0; j < i && !seen; j++)
-            seen = strcmp(q[j].key_id, q[i].key_id) == 0;
-        if (seen || !key_exists(&txn, q[i].key_id)) /* deleted meanwhile: drop its records */
+    for (size_t i = 0, j; i < n && st == LK_OK; i = j) {
+        const char *id = order[i]->key_id;
+        for (j = i + 1; j < n && strcmp(order[j]->key_id, id) == 0; j++)
+            ;
+        if (!key_exists(&txn, id)) /* deleted meanwhile: drop its records */
             continue;
         rec_set s;
         lk_rec rec;
         char key[LK_KEYBUF];
-        load_records(&txn, q[i].key_id, &s);
-        add_pending(&s, q + i, n - i, q[i].key_id);
+        load_records(&txn, id, &s);
+        for (size_t k = i; k < j; k++)
+            add_one(&s, order[k]);
         prune(ctx, &s);
         lk_rec_init(&rec);
         if ((st = encode_records(&s, &rec)) == LK_OK) {
-            lk_key_records(key, q[i].key_id);
+            lk_key_records(key, id);
             st = lk_txn_put(&txn, key, &rec);
         }
         lk_rec_free(&rec);
@@ -250,6 +281,7 @@ lk_status lk_records_flush(lk_ctx *ctx)
     if (st == LK_OK)
         atomic_fetch_add(&ctx->st_flushed, n);
 out:
+    free(order);
     free(q);
     return st;
 }

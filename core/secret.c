@@ -12,7 +12,16 @@
 
 lk_secret *lk_secret_new(size_t len)
 {
-    lk_secret *s = sodium_malloc(sizeof *s + len + 1);
+    /* sodium_malloc places the block so that it ends at the guard page: the
+     * address is only aligned when the size is a multiple of the alignment
+     * (libsodium's documentation). Unrounded, s->len was a misaligned store
+     * (UBSan: "misaligned address ... for type 'lk_secret'"; SIGBUS on
+     * strict-alignment CPUs). */
+    size_t align = _Alignof(lk_secret), size = sizeof(lk_secret) + len + 1;
+    if (len > SIZE_MAX - sizeof(lk_secret) - align)
+        return NULL;
+    size = (size + align - 1) / align * align;
+    lk_secret *s = sodium_malloc(size);
     if (s == NULL)
         return NULL;
     s->len = len;

@@ -140,7 +140,7 @@ static void assert_all_defaults(const lk_config *cfg, const char *store_path)
     assert_int_equal(cfg->records_keep, 20);
     assert_int_equal(cfg->retention_days, 90);
     assert_int_equal(cfg->flush_interval_ms, 1000);
-    assert_int_equal(cfg->flush_batch, 256);
+    assert_int_equal(cfg->flush_batch, 4096);
     assert_int_equal(cfg->cache_entries, 10000);
     assert_get(cfg, "store.backend", "lmdb");
     assert_get(cfg, "store.path", store_path);
@@ -152,7 +152,7 @@ static void assert_all_defaults(const lk_config *cfg, const char *store_path)
     assert_get(cfg, "records.keep", "20");
     assert_get(cfg, "records.retention_days", "90");
     assert_get(cfg, "records.flush_interval_ms", "1000");
-    assert_get(cfg, "records.flush_batch", "256");
+    assert_get(cfg, "records.flush_batch", "4096");
     assert_get(cfg, "cache.entries", "10000");
 }
 

@@ -481,6 +481,50 @@ static void access_records_keep_latest_twenty_within_retention(void **state)
     lk_secret_free(s);
 }
 
+/* One flush carrying interleaved attempts on several keys keeps each key's
+ * own records, in order, and nothing of the others'. */
+static void one_flush_many_keys(void **state)
+{
+    fixture *f = *state;
+    enum { KEYS = 3, ROUNDS = 9 };
+    lk_access_key k[KEYS];
+    lk_secret *s[KEYS];
+    lk_access_record recs[LK_RECORDS_MAX];
+    size_t n;
+    int64_t last;
+    char svc[16];
+
+    fake_now = 1800000000;
+    lk_set_clock(f->ctx, fake_clock, NULL);
+    assert_int_equal(lk_user_add(f->ctx, 25, LK_USER_ROOT, 0), LK_OK);
+    assert_int_equal(lk_user_add(f->ctx, 26, LK_USER_ROOT, 0), LK_OK);
+    for (int i = 0; i < KEYS; i++)
+        assert_int_equal(lk_key_create(f->ctx, i < 2 ? 25 : 26, &k[i], &s[i]), LK_OK);
+    for (int r = 0; r < ROUNDS; r++) {
+        for (int i = 0; i < KEYS; i++) {
+            fake_now++;
+            snprintf(svc, sizeof svc, "k%d-r%d", i, r);
+            lk_verify_req req = {.service = svc};
+            assert_int_equal(lk_verify_key(f->ctx, k[i].secret_id, lk_secret_str(s[i]), lk_secret_len(s[i]), &req, NULL),
+                             LK_OK);
+        }
+    }
+    assert_int_equal(lk_flush(f->ctx), LK_OK);
+    reopen(f); /* only what the flush wrote */
+    lk_set_clock(f->ctx, fake_clock, NULL);
+    for (int i = 0; i < KEYS; i++) {
+        assert_int_equal(lk_records(f->ctx, k[i].secret_id, recs, &n, &last), LK_OK);
+        assert_int_equal(n, ROUNDS);
+        assert_int_equal(last, 1800000000 + (ROUNDS - 1) * KEYS + i + 1);
+        for (int r = 0; r < ROUNDS; r++) { /* newest first */
+            snprintf(svc, sizeof svc, "k%d-r%d", i, ROUNDS - 1 - r);
+            assert_string_equal(recs[r].service, svc);
+        }
+    }
+    for (int i = 0; i < KEYS; i++)
+        lk_secret_free(s[i]);
+}
+
 /* Wrong and right secrets take the same path: one Argon2id each; only a
  * verified secret is cached; malformed and unknown ids cost no Argon2id. */
 static void verify_code_path_is_the_same_for_right_and_wrong(void **state)
@@ -688,6 +732,7 @@ int main(void)
         T(apikey_input_is_validated),
         T(fifty_apikeys_per_account),
         T(access_records_keep_latest_twenty_within_retention),
+        T(one_flush_many_keys),
         T(verify_code_path_is_the_same_for_right_and_wrong),
         T(cache_skips_argon2_but_never_a_status_check),
         T(user_delete_needs_force_when_keys_remain),

@@ -1,0 +1,840 @@
+/*
+ * bench.c — latchkey's hot-path benchmark (`make bench`).
+ *
+ * One run prints one table:
+ *   1. cold verify/s: Argon2id every time (cache.entries 0), at the default
+ *      (interactive) and at the moderate hash parameters;
+ *   2. warm verify/s and latency (p50/p99/p99.9/max, clock_gettime per call)
+ *      on 1 and N threads, SecretId pairs and API keys, plus the cost of the
+ *      deferred access-record flush;
+ *   3. garbage rejects/s: malformed strings, bad checksums, unknown ids;
+ *   4. warm verify with 1k, 100k and 1M keys in the store, LMDB and flat
+ *      file (bulk-loaded in one write transaction, see bench_load.c);
+ *   5. the same verify through libpam: pam_latchkey vs pam_userdb (and
+ *      pam_permit, libpam's own cost) under pam_wrapper (bench_pam.c);
+ * then the targets and whether each is met. Everything happens in a fresh
+ * temporary directory, removed at the end (--keep leaves it).
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "bench.h"
+
+#define NREAL 16          /* real keys of each kind, made by the create calls */
+#define WORKING_SET 1000  /* keys verified in the scale runs */
+#define MAX_CALLS_PER_THREAD 4000000u
+#define HELD_OFF_CALLS 500000u   /* bounds the record queue while flushing is held off */
+
+typedef struct bench_opts {
+    double seconds;       /* per timed case */
+    size_t max_keys;      /* largest store in the scale runs */
+    int threads;          /* N of the multi-threaded runs */
+    bool pam, scale, keep, strict, flatfile;
+    int only;             /* 0: every section; else just this one (profiling) */
+    const char *dir;      /* parent of the work directory */
+    const char *flush_batch, *flush_interval; /* records.* overrides, NULL: defaults */
+    const char *pam_module;
+} bench_opts;
+
+/* What the targets are judged on. */
+typedef struct bench_targets {
+    double cold_rate, warm_rate, warm_p99, warm_api_p99;
+    double scale_lmdb_1k, scale_lmdb_max;
+    size_t scale_max_keys;
+    double garbage_min_1t, garbage_min_nt; /* slowest case: 1 thread; N threads, per core used */
+    const char *garbage_min_1t_case, *garbage_min_nt_case;
+    double pam_lk, pam_userdb;
+    bool pam_ran;
+} bench_targets;
+
+typedef struct bench_env {
+    bench_opts o;
+    char dir[4096];
+    bench_cred sid[NREAL], api[NREAL];
+    bench_targets t;
+    int failures; /* unexpected results or errors: the run is not to be trusted */
+} bench_env;
+
+/* ------------------------------------------------------------ helpers */
+
+static void fail(bench_env *e, const char *what, lk_status st)
+{
+    fprintf(stderr, "bench: %s: %s: %s\n", what, lk_status_code(st), lk_errmsg(NULL));
+    e->failures++;
+}
+
+static lk_status open_store(const bench_env *e, const char *backend, const char *path, const char *cache_entries,
+                            lk_ctx **out)
+{
+    lk_config *cfg;
+    lk_status st = lk_config_default(&cfg);
+    if (st != LK_OK)
+        return st;
+    /* 4 GiB of map: room for 1M keys (about 0.6 GiB) with margin; disk is
+     * only used as data is written. */
+    if ((st = lk_config_set(cfg, "store.backend", backend)) == LK_OK &&
+        (st = lk_config_set(cfg, "store.path", path)) == LK_OK &&
+        (st = lk_config_set(cfg, "store.map_size_mb", "4096")) == LK_OK)
+        st = lk_config_set(cfg, "cache.entries", cache_entries);
+    if (st == LK_OK && e->o.flush_batch)
+        st = lk_config_set(cfg, "records.flush_batch", e->o.flush_batch);
+    if (st == LK_OK && e->o.flush_interval)
+        st = lk_config_set(cfg, "records.flush_interval_ms", e->o.flush_interval);
+    if (st == LK_OK)
+        st = lk_open_config(cfg, out);
+    lk_config_free(cfg);
+    return st;
+}
+
+static void shuffle(bench_cred *c, size_t n)
+{
+    for (size_t i = n; i > 1; i--) {
+        size_t j = randombytes_uniform((uint32_t)i);
+        bench_cred t = c[i - 1];
+        c[i - 1] = c[j];
+        c[j] = t;
+    }
+}
+
+static double file_mib(const char *path)
+{
+    struct stat sb;
+    return stat(path, &sb) == 0 ? (double)sb.st_size / (1024.0 * 1024.0) : 0;
+}
+
+/* ------------------------------------------------------------ the operations */
+
+typedef struct verify_arg {
+    lk_ctx *ctx;
+    const bench_cred *creds;
+    size_t n;
+    const lk_verify_req *req;
+    lk_status expect;
+    uint64_t base; /* first cred used */
+} verify_arg;
+
+static bool op_verify(void *p, uint64_t i)
+{
+    const verify_arg *a = p;
+    const bench_cred *c = &a->creds[(a->base + i) % a->n];
+    lk_status st = c->apikey ? lk_verify_apikey(a->ctx, c->secret, c->secret_len, a->req, NULL)
+                             : lk_verify_key(a->ctx, c->id, c->secret, c->secret_len, a->req, NULL);
+    return st == a->expect;
+}
+
+/* A realistic request: the gateway knows the client address and the service. */
+static const lk_verify_req the_req = {.client_ip = "192.0.2.10", .service = "cvm"};
+
+static bench_result timed_verify(bench_env *e, lk_ctx *ctx, const bench_cred *c, size_t n, lk_status expect,
+                                 int threads, double seconds, uint64_t max_calls)
+{
+    verify_arg a = {ctx, c, n, &the_req, expect, 0};
+    bench_op op = {op_verify, &a};
+    bench_result r;
+    if (bench_run(&op, threads, seconds, max_calls, &r) != 0)
+        e->failures++;
+    if (r.bad)
+        e->failures++;
+    return r;
+}
+
+/* Hold the deferred-record flush off (the bench may reach into the ctx) so
+ * a loop measures the lookup path alone; restore with flush_restore. */
+typedef struct flush_cfg {
+    unsigned batch, interval;
+} flush_cfg;
+
+static flush_cfg flush_hold(lk_ctx *ctx)
+{
+    flush_cfg saved = {ctx->cfg.flush_batch, ctx->cfg.flush_interval_ms};
+    ctx->cfg.flush_batch = UINT_MAX; /* beyond what the config accepts: never */
+    ctx->cfg.flush_interval_ms = UINT_MAX;
+    return saved;
+}
+
+static void flush_restore(lk_ctx *ctx, flush_cfg saved)
+{
+    ctx->cfg.flush_batch = saved.batch;
+    ctx->cfg.flush_interval_ms = saved.interval;
+}
+
+/* Time `reps` flushes of one default batch each (attempts spread over the
+ * creds); the result's p50 column holds the mean. */
+static bench_result time_flushes(bench_env *e, lk_ctx *ctx, const bench_cred *c, size_t n, int reps)
+{
+    bench_result fr;
+    double sum = 0, worst = 0;
+    flush_cfg saved = flush_hold(ctx);
+    memset(&fr, 0, sizeof fr);
+    if (lk_flush(ctx) != LK_OK)
+        e->failures++;
+    for (int k = 0; k < reps; k++) {
+        verify_arg a = {ctx, c, n, &the_req, LK_OK, (uint64_t)k * saved.batch};
+        bench_op op = {op_verify, &a};
+        bench_result r;
+        /* a different slice of the creds each time, like live traffic */
+        if (bench_run(&op, 1, 0, saved.batch, &r) != 0 || r.bad)
+            e->failures++;
+        uint64_t t0 = bench_now_ns();
+        if (lk_flush(ctx) != LK_OK)
+            e->failures++;
+        double us = (double)(bench_now_ns() - t0) / 1e3;
+        sum += us;
+        worst = us > worst ? us : worst;
+    }
+    flush_restore(ctx, saved);
+    fr.calls = (uint64_t)reps;
+    fr.seconds = sum / 1e6;
+    fr.rate = fr.seconds > 0 ? (double)reps / fr.seconds : 0;
+    fr.p50_us = sum / reps;
+    fr.max_us = worst;
+    return fr;
+}
+
+/* ------------------------------------------------------------ setup: real keys */
+
+static lk_status create_real_keys(bench_env *e, lk_ctx *ctx)
+{
+    static const char *const scope[] = {"cvm", "cos"};
+    static const char *const ips[] = {"192.0.2.0/24", "2001:db8::/32"};
+    lk_status st;
+
+    for (uint64_t u = 1; u <= NREAL / 2; u++)
+        if ((st = lk_user_add(ctx, u, LK_USER_ROOT, 0)) != LK_OK)
+            return st;
+    for (size_t i = 0; i < NREAL; i++) {
+        lk_access_key k;
+        lk_secret *s;
+        if ((st = lk_key_create(ctx, 1 + i / 2, &k, &s)) != LK_OK)
+            return st;
+        bench_cred *c = &e->sid[i];
+        snprintf(c->id, sizeof c->id, "%s", k.secret_id);
+        snprintf(c->secret, sizeof c->secret, "%s", lk_secret_str(s));
+        c->secret_len = lk_secret_len(s);
+        lk_secret_free(s);
+    }
+    for (size_t i = 0; i < NREAL; i++) {
+        char name[32];
+        lk_apikey k;
+        lk_secret *s;
+        snprintf(name, sizeof name, "bench-%zu", i);
+        lk_apikey_spec spec = {.name = name, .scope = scope, .scope_count = 2, .allow_ip = ips, .allow_ip_count = 2};
+        if ((st = lk_apikey_create(ctx, 1, &spec, &k, &s)) != LK_OK)
+            return st;
+        bench_cred *c = &e->api[i];
+        snprintf(c->id, sizeof c->id, "%s", k.id);
+        snprintf(c->secret, sizeof c->secret, "%s", lk_secret_str(s));
+        c->secret_len = lk_secret_len(s);
+        c->apikey = true;
+        lk_apikey_release(&k);
+        lk_secret_free(s);
+    }
+    return LK_OK;
+}
+
+/* ------------------------------------------------------------ 1. cold */
+
+static void section_cold(bench_env *e, const char *store)
+{
+    lk_ctx *ctx;
+    char note[160];
+    bench_table_section("1. cold verify (Argon2id every call, cache.entries 0)");
+    lk_status st = open_store(e, "lmdb", store, "0", &ctx);
+    if (st != LK_OK)
+        return fail(e, "open (cold)", st);
+    bench_result r = timed_verify(e, ctx, e->sid, NREAL, LK_OK, 1, 2.0, 12);
+    snprintf(note, sizeof note, "opslimit %llu, memlimit %zu MiB (default, interactive)",
+             (unsigned long long)ctx->cfg.opslimit, ctx->cfg.memlimit >> 20);
+    bench_table_row("cold SecretId verify, default params", 1, &r, note);
+    e->t.cold_rate = r.rate;
+    r = timed_verify(e, ctx, e->sid, NREAL, LK_OK, e->o.threads, 2.0, 6);
+    bench_table_row("cold SecretId verify, default params", e->o.threads, &r, "one 64 MiB Argon2id per thread");
+    lk_close(ctx);
+
+    /* Moderate: a key hashed at libsodium's MODERATE cost (3 passes, 256 MiB). */
+    lk_config *cfg;
+    if ((st = lk_config_default(&cfg)) != LK_OK)
+        return fail(e, "config", st);
+    char ops[32], mem[32];
+    snprintf(ops, sizeof ops, "%llu", (unsigned long long)crypto_pwhash_OPSLIMIT_MODERATE);
+    snprintf(mem, sizeof mem, "%zu", (size_t)crypto_pwhash_MEMLIMIT_MODERATE / 1024);
+    if ((st = lk_config_set(cfg, "store.path", store)) == LK_OK &&
+        (st = lk_config_set(cfg, "store.map_size_mb", "4096")) == LK_OK &&
+        (st = lk_config_set(cfg, "cache.entries", "0")) == LK_OK &&
+        (st = lk_config_set(cfg, "hash.opslimit", ops)) == LK_OK &&
+        (st = lk_config_set(cfg, "hash.memlimit_kib", mem)) == LK_OK)
+        st = lk_open_config(cfg, &ctx);
+    lk_config_free(cfg);
+    if (st != LK_OK)
+        return fail(e, "open (moderate)", st);
+    bench_cred c;
+    lk_access_key k;
+    lk_secret *s;
+    memset(&c, 0, sizeof c);
+    if ((st = lk_user_add(ctx, 99, LK_USER_ROOT, 0)) != LK_OK || (st = lk_key_create(ctx, 99, &k, &s)) != LK_OK) {
+        lk_close(ctx);
+        return fail(e, "create (moderate)", st);
+    }
+    snprintf(c.id, sizeof c.id, "%s", k.secret_id);
+    snprintf(c.secret, sizeof c.secret, "%s", lk_secret_str(s));
+    c.secret_len = lk_secret_len(s);
+    lk_secret_free(s);
+    r = timed_verify(e, ctx, &c, 1, LK_OK, 1, 0, 3);
+    snprintf(note, sizeof note, "opslimit %s, memlimit %zu MiB (MODERATE)", ops,
+             (size_t)crypto_pwhash_MEMLIMIT_MODERATE >> 20);
+    bench_table_row("cold SecretId verify, moderate params", 1, &r, note);
+    lk_close(ctx);
+}
+
+/* ------------------------------------------------------------ 2. warm */
+
+static void section_warm(bench_env *e, lk_ctx *ctx)
+{
+    lk_stats s0, s1;
+    char note[200];
+    int n = e->o.threads;
+    bench_table_section("2. warm verify (verified-secret cache, LMDB)");
+
+    /* Warm-up: one Argon2id per key puts it in the cache. */
+    bench_result r = timed_verify(e, ctx, e->sid, NREAL, LK_OK, 1, 0, NREAL);
+    r = timed_verify(e, ctx, e->api, NREAL, LK_OK, 1, 0, NREAL);
+    lk_get_stats(ctx, &s0);
+
+    r = timed_verify(e, ctx, e->sid, NREAL, LK_OK, 1, e->o.seconds, MAX_CALLS_PER_THREAD);
+    e->t.warm_rate = r.rate;
+    e->t.warm_p99 = r.p99_us;
+    snprintf(note, sizeof note, "%d keys, records flushed every %u attempts / %u ms", NREAL, ctx->cfg.flush_batch,
+             ctx->cfg.flush_interval_ms);
+    bench_table_row("warm SecretId verify", 1, &r, note);
+    r = timed_verify(e, ctx, e->sid, NREAL, LK_OK, n, e->o.seconds, MAX_CALLS_PER_THREAD);
+    bench_table_row("warm SecretId verify", n, &r, NULL);
+    r = timed_verify(e, ctx, e->api, NREAL, LK_OK, 1, e->o.seconds, MAX_CALLS_PER_THREAD);
+    e->t.warm_api_p99 = r.p99_us;
+    bench_table_row("warm API key verify (scope + IP allowlist checked)", 1, &r, "scope {cvm,cos}, 2 CIDRs");
+    r = timed_verify(e, ctx, e->api, NREAL, LK_OK, n, e->o.seconds, MAX_CALLS_PER_THREAD);
+    bench_table_row("warm API key verify (scope + IP allowlist checked)", n, &r, NULL);
+
+    lk_get_stats(ctx, &s1);
+    if (s1.argon2_verifies != s0.argon2_verifies) {
+        fprintf(stderr, "bench: %llu Argon2id ran during the warm runs\n",
+                (unsigned long long)(s1.argon2_verifies - s0.argon2_verifies));
+        e->failures++;
+    }
+
+    /* The deferred-record flush, isolated: the same loop with flushing held
+     * off, then flushes of one default batch timed alone. */
+    if (lk_flush(ctx) != LK_OK)
+        e->failures++;
+    flush_cfg saved = flush_hold(ctx);
+    r = timed_verify(e, ctx, e->sid, NREAL, LK_OK, 1, e->o.seconds, HELD_OFF_CALLS);
+    bench_table_row("warm SecretId verify, record flush held off", 1, &r, "lookup + cache path alone");
+    r = timed_verify(e, ctx, e->sid, NREAL, LK_OK, n, e->o.seconds, HELD_OFF_CALLS);
+    bench_table_row("warm SecretId verify, record flush held off", n, &r, NULL);
+    flush_restore(ctx, saved);
+    bench_result fr = time_flushes(e, ctx, e->sid, NREAL, 8);
+    snprintf(note, sizeof note, "p50 col = mean; %u attempts over %d keys: %.2f us per verify amortised",
+             ctx->cfg.flush_batch, NREAL, fr.p50_us / ctx->cfg.flush_batch);
+    bench_table_row("records flush of one batch (lk_flush, 1 write txn)", 1, &fr, note);
+}
+
+/* ------------------------------------------------------------ 3. garbage */
+
+enum { NGARBAGE = 4096 };
+
+static void make_garbage(bench_cred *g, int kind)
+{
+    static const char *const junk[] = {"", "AKID", "hello", "' OR 1=1 --", "akidAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                                       "AKID-AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "AKIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+                                       "lk-", "lk-AAAAAAAAAAAA", "sk-proj-0123456789"};
+    for (size_t i = 0; i < NGARBAGE; i++) {
+        bench_cred *c = &g[i];
+        memset(c, 0, sizeof *c);
+        switch (kind) {
+        case 0: /* SecretId: malformed (prefix, length, alphabet) */
+            snprintf(c->id, sizeof c->id, "%s", junk[i % 7]);
+            lk_keyfmt_new_secret_key(c->secret);
+            break;
+        case 1: /* SecretId: right shape, wrong checksum */
+        case 2: /* SecretId: valid checksum, not in the store */
+            lk_keyfmt_new_secret_id(c->id);
+            lk_keyfmt_new_secret_key(c->secret);
+            if (kind == 1)
+                c->id[LK_SECRET_ID_LEN - 1] = c->id[LK_SECRET_ID_LEN - 1] == 'A' ? 'B' : 'A';
+            break;
+        case 3: /* API key: malformed */
+            snprintf(c->secret, sizeof c->secret, "%s", junk[7 + i % 3]);
+            c->apikey = true;
+            break;
+        case 4: /* API key: wrong checksum */
+        case 5: /* API key: valid checksum, unknown id */
+            lk_keyfmt_new_apikey(c->secret);
+            if (kind == 4)
+                c->secret[LK_APIKEY_LEN - 1] = c->secret[LK_APIKEY_LEN - 1] == 'A' ? 'B' : 'A';
+            c->apikey = true;
+            break;
+        }
+        c->secret_len = strlen(c->secret);
+    }
+}
+
+static void section_garbage(bench_env *e, lk_ctx *ctx)
+{
+    static const char *const names[] = {
+        "reject SecretId: malformed (prefix/length/alphabet)", "reject SecretId: bad checksum",
+        "reject SecretId: unknown id (valid checksum, lookup)", "reject API key: malformed",
+        "reject API key: bad checksum", "reject API key: unknown id (valid checksum, lookup)"};
+    static const lk_status expect[] = {LK_DENY_MALFORMED, LK_DENY_MALFORMED, LK_DENY_UNKNOWN_KEY,
+                                       LK_DENY_MALFORMED, LK_DENY_MALFORMED, LK_DENY_UNKNOWN_KEY};
+    bench_cred *g = malloc(NGARBAGE * sizeof *g);
+    lk_stats s0, s1;
+    if (g == NULL)
+        return fail(e, "garbage", LK_ERR_NOMEM);
+    bench_table_section("3. garbage / unknown-key rejects (no Argon2id)");
+    lk_get_stats(ctx, &s0);
+    e->t.garbage_min_1t = e->t.garbage_min_nt = -1;
+    for (int kind = 0; kind < 6; kind++) {
+        make_garbage(g, kind);
+        for (int th = 1; th <= e->o.threads; th += (e->o.threads > 1 ? e->o.threads - 1 : 1)) {
+            double secs = e->o.seconds / 2 > 0.3 ? e->o.seconds / 2 : 0.3;
+            bench_result r = timed_verify(e, ctx, g, NGARBAGE, expect[kind], th, secs, MAX_CALLS_PER_THREAD);
+            /* Per core = per CPU-second the run actually used (a shared
+             * machine may give N threads fewer than N cores). */
+            double per_core = r.cores > 0.05 ? r.rate / r.cores : r.rate / th;
+            char note[96];
+            snprintf(note, sizeof note, "%.2f M/s per thread, %.2f M/s per core", r.rate / th / 1e6, per_core / 1e6);
+            bench_table_row(names[kind], th, &r, th > 1 ? note : NULL);
+            double *min = th == 1 ? &e->t.garbage_min_1t : &e->t.garbage_min_nt;
+            const char **which = th == 1 ? &e->t.garbage_min_1t_case : &e->t.garbage_min_nt_case;
+            if (*min < 0 || per_core < *min) {
+                *min = per_core;
+                *which = names[kind];
+            }
+        }
+    }
+    lk_get_stats(ctx, &s1);
+    if (s1.argon2_verifies != s0.argon2_verifies) {
+        fprintf(stderr, "bench: a garbage credential reached Argon2id\n");
+        e->failures++;
+    }
+    free(g);
+}
+
+/* ------------------------------------------------------------ 4. scale */
+
+static void section_scale(bench_env *e, const char *backend, const char *file)
+{
+    static const size_t sizes[] = {1000, 100000, 1000000};
+    char dir[4200], path[4300], what[96], note[200];
+    lk_ctx *ctx;
+    bench_filler f;
+    size_t loaded = 0, got = 0;
+    bool is_lmdb = strcmp(backend, "lmdb") == 0;
+
+    snprintf(dir, sizeof dir, "%s/scale-%s", e->dir, backend);
+    snprintf(path, sizeof path, "%s/%s", dir, file);
+    if (mkdir(dir, 0700) != 0)
+        return fail(e, "mkdir", LK_ERR_STORE);
+    lk_status st = open_store(e, backend, path, "10000", &ctx);
+    if (st != LK_OK)
+        return fail(e, "open (scale)", st);
+    if ((st = bench_filler_init(&f)) != LK_OK) {
+        lk_close(ctx);
+        return fail(e, "filler", st);
+    }
+    bench_cred *ws = calloc(WORKING_SET, sizeof *ws);
+    char(*ids)[LK_SECRET_ID_LEN + 1] = calloc(WORKING_SET, sizeof *ids);
+    bench_cred *unknown = calloc(NGARBAGE, sizeof *unknown);
+    if (ws == NULL || ids == NULL || unknown == NULL) {
+        fail(e, "scale", LK_ERR_NOMEM);
+        goto out;
+    }
+    make_garbage(unknown, 2);
+
+    for (size_t si = 0; si < sizeof sizes / sizeof sizes[0] && sizes[si] <= e->o.max_keys; si++) {
+        double load_s;
+        size_t add = sizes[si] - loaded;
+        st = bench_bulk_load(ctx, &f, add, ids, loaded == 0 ? WORKING_SET : 0, loaded == 0 ? &got : &(size_t){0},
+                             &load_s);
+        if (st != LK_OK) {
+            fail(e, "bulk load", st);
+            goto out;
+        }
+        loaded = sizes[si];
+        if (si == 0) {
+            /* The working set: the first keys loaded, spread over the whole
+             * id space by their random ids, verified once (Argon2id at
+             * minimal cost) to warm the cache. */
+            for (size_t i = 0; i < got; i++) {
+                snprintf(ws[i].id, sizeof ws[i].id, "%s", ids[i]);
+                snprintf(ws[i].secret, sizeof ws[i].secret, "%s", f.secret);
+                ws[i].secret_len = LK_SECRET_KEY_LEN;
+            }
+            if ((st = bench_bulk_check(ctx, &f, ws[0].id)) != LK_OK) {
+                fail(e, "bulk-loaded key read back", st);
+                goto out;
+            }
+            bench_result r = timed_verify(e, ctx, ws, got, LK_OK, 1, 0, got);
+            (void)r;
+        } else if ((st = bench_bulk_check(ctx, &f, ws[got - 1].id)) != LK_OK) {
+            fail(e, "bulk-loaded key read back", st);
+            goto out;
+        }
+        snprintf(what, sizeof what, "%s: warm verify, %zuk keys in store", backend, loaded / 1000);
+        snprintf(note, sizeof note, "load %.1f s (1 txn), file %.0f MiB; working set %zu keys", load_s,
+                 file_mib(path), got);
+        bench_result r = timed_verify(e, ctx, ws, got, LK_OK, 1, e->o.seconds, MAX_CALLS_PER_THREAD);
+        bench_table_row(what, 1, &r, note);
+        if (is_lmdb && si == 0)
+            e->t.scale_lmdb_1k = r.rate;
+        if (is_lmdb) {
+            e->t.scale_lmdb_max = r.rate;
+            e->t.scale_max_keys = loaded;
+        }
+        if (is_lmdb) {
+            r = timed_verify(e, ctx, ws, got, LK_OK, e->o.threads, e->o.seconds, MAX_CALLS_PER_THREAD);
+            bench_table_row(what, e->o.threads, &r, NULL);
+        }
+        /* The same loop without the record flush, and one flush alone:
+         * which part grows with the store. */
+        flush_cfg saved = flush_hold(ctx);
+        snprintf(what, sizeof what, "%s: ... record flush held off, %zuk keys", backend, loaded / 1000);
+        r = timed_verify(e, ctx, ws, got, LK_OK, 1, e->o.seconds, HELD_OFF_CALLS);
+        bench_table_row(what, 1, &r, "lookup + cache path alone");
+        if (lk_flush(ctx) != LK_OK) /* the queue built up above, untimed */
+            e->failures++;
+        flush_restore(ctx, saved);
+        bench_result fr = time_flushes(e, ctx, ws, got, is_lmdb ? 8 : 2);
+        snprintf(what, sizeof what, "%s: ... one records flush, %zuk keys", backend, loaded / 1000);
+        snprintf(note, sizeof note, "p50 col = mean; %u attempts over %zu keys: %.2f us per verify amortised",
+                 ctx->cfg.flush_batch, got, fr.p50_us / ctx->cfg.flush_batch);
+        bench_table_row(what, 1, &fr, note);
+        snprintf(what, sizeof what, "%s: unknown-id reject, %zuk keys in store", backend, loaded / 1000);
+        r = timed_verify(e, ctx, unknown, NGARBAGE, LK_DENY_UNKNOWN_KEY, 1, e->o.seconds / 2, MAX_CALLS_PER_THREAD);
+        bench_table_row(what, 1, &r, NULL);
+    }
+    if (is_lmdb && e->t.scale_lmdb_1k > 0) {
+        snprintf(note, sizeof note, "ratio %zuk/1k = %.2f (rate at %zuk keys / rate at 1k keys)",
+                 e->t.scale_max_keys / 1000, e->t.scale_lmdb_max / e->t.scale_lmdb_1k, e->t.scale_max_keys / 1000);
+        bench_say("| %-52s |     |           |            |          |          |          |          | %s\n",
+                  "lmdb: scale ratio", note);
+    }
+out:
+    free(ws);
+    free(ids);
+    free(unknown);
+    lk_close(ctx);
+}
+
+/* ------------------------------------------------------------ 5. PAM */
+
+typedef struct open_arg {
+    const char *config;
+    const bench_cred *creds;
+    size_t n;
+} open_arg;
+
+static bool op_open_verify(void *p, uint64_t i)
+{
+    const open_arg *a = p;
+    const bench_cred *c = &a->creds[i % a->n];
+    lk_ctx *ctx;
+    if (lk_open(a->config, &ctx) != LK_OK)
+        return false;
+    lk_status st = lk_verify_key(ctx, c->id, c->secret, c->secret_len, &the_req, NULL);
+    lk_close(ctx);
+    return st == LK_OK;
+}
+
+#ifdef LK_BENCH_NO_PAM
+static void section_pam(bench_env *e, const char *store)
+{
+    (void)e, (void)store;
+    bench_say("| %-52s |     |           |            |          |          |          |          | %s\n",
+              "PAM part skipped", "built without PAM (libpam0g-dev)");
+}
+#else
+static void section_pam(bench_env *e, const char *store)
+{
+    char cfgpath[4300], text[4600], why[512];
+    bench_pam_result res[3];
+    bench_table_section("5. through libpam (pam_wrapper), 1 thread");
+    snprintf(cfgpath, sizeof cfgpath, "%s/latchkey.yaml", e->dir);
+    snprintf(text, sizeof text, "store:\n  backend: lmdb\n  path: %s\n", store);
+    FILE *f = fopen(cfgpath, "w");
+    if (f == NULL || fputs(text, f) < 0 || fclose(f) != 0)
+        return fail(e, "write config", LK_ERR_STORE);
+    double secs = e->o.seconds * 2 > 3 ? e->o.seconds * 2 : 3;
+    if (bench_pam_run(e->dir, e->o.pam_module, cfgpath, e->sid, 8, secs, res, why, sizeof why) != 0) {
+        bench_say("| %-52s |     |           |            |          |          |          |          | %s\n",
+                  "PAM part skipped", why);
+        fprintf(stderr, "bench: PAM part: %s\n", why);
+        e->failures++;
+        return;
+    }
+    const char *labels[3] = {"pam_latchkey.so (auth)", "pam_userdb.so crypt=crypt (auth)",
+                             "pam_permit.so (libpam alone, module dlopen'd per handle)"};
+    for (int s = 0; s < 3; s++) {
+        bench_result r;
+        char note[200];
+        memset(&r, 0, sizeof r);
+        r.calls = res[s].calls;
+        r.bad = res[s].bad;
+        r.seconds = res[s].seconds;
+        r.rate = res[s].seconds > 0 ? (double)res[s].calls / res[s].seconds : 0;
+        r.p50_us = res[s].p50_us;
+        r.p99_us = res[s].p99_us;
+        note[0] = '\0';
+        if (s == 0)
+            snprintf(note, sizeof note, "pam_start + pam_authenticate + pam_end per call");
+        if (s == 1)
+            snprintf(note, sizeof note, "same credentials, crypt() method %.40s (system default)", why);
+        bench_table_row(labels[s], 1, &r, note);
+        if (r.bad)
+            e->failures++;
+    }
+    /* What PAM would cost with a ctx per pam handle (no process-wide pool):
+     * a store open and a cold cache, so one Argon2id, per login. */
+    open_arg oa = {cfgpath, e->sid, 8};
+    bench_op op = {op_open_verify, &oa};
+    bench_result r;
+    if (bench_run(&op, 1, 2.0, 20, &r) != 0 || r.bad)
+        e->failures++;
+    bench_table_row("in-process lk_open + verify + lk_close per attempt", 1, &r,
+                    "= a ctx per PAM handle: store open + cold cache each time");
+    e->t.pam_lk = res[0].seconds > 0 ? (double)res[0].calls / res[0].seconds : 0;
+    e->t.pam_userdb = res[1].seconds > 0 ? (double)res[1].calls / res[1].seconds : 0;
+    e->t.pam_ran = true;
+    char note[128];
+    snprintf(note, sizeof note, "pam_latchkey / pam_userdb = %.2f", e->t.pam_userdb > 0 ? e->t.pam_lk / e->t.pam_userdb : 0);
+    bench_say("| %-52s |     |           |            |          |          |          |          | %s\n",
+              "PAM ratio", note);
+}
+
+#endif
+
+/* ------------------------------------------------------------ targets */
+
+static int print_targets(const bench_env *e)
+{
+    const bench_targets *t = &e->t;
+    int missed = 0;
+    bench_say("targets:\n");
+#define TARGET(ok, ...)                                   \
+    do {                                                  \
+        bench_say("  [%s] ", (ok) ? "met" : "MISSED");    \
+        bench_say(__VA_ARGS__);                           \
+        bench_say("\n");                                  \
+        missed += !(ok);                                  \
+    } while (0)
+    double x = t->cold_rate > 0 ? t->warm_rate / t->cold_rate : 0;
+    TARGET(x >= 100, "warm verify >= 100x cold (1 thread): %.0f/s vs %.2f/s = %.0fx", t->warm_rate, t->cold_rate, x);
+    TARGET(t->warm_p99 > 0 && t->warm_p99 < 20 && t->warm_api_p99 < 20,
+           "p99 < 20 us single-threaded on LMDB: SecretId %.2f us, API key %.2f us", t->warm_p99, t->warm_api_p99);
+    if (t->scale_lmdb_max > 0) {
+        double slow = t->scale_lmdb_1k / t->scale_lmdb_max;
+        TARGET(slow <= 2.0 && t->scale_max_keys >= 1000000,
+               "LMDB warm verify at %zuk keys within 2x of 1k: %.0f/s vs %.0f/s (1k is %.2fx faster)%s",
+               t->scale_max_keys / 1000, t->scale_lmdb_max, t->scale_lmdb_1k, slow,
+               t->scale_max_keys < 1000000 ? " [not run at 1M]" : "");
+    } else {
+        TARGET(false, "LMDB scale: not run");
+    }
+    TARGET(t->garbage_min_1t >= 1e6, "garbage rejects >= 1M/s per core, 1 thread on 1 core: slowest %.2f M/s (%s)",
+           t->garbage_min_1t / 1e6, t->garbage_min_1t_case ? t->garbage_min_1t_case : "-");
+    if (e->o.threads > 1)
+        TARGET(t->garbage_min_nt >= 1e6,
+               "garbage rejects >= 1M/s per core, %d threads: slowest %.2f M/s per core used (%s)",
+               e->o.threads, t->garbage_min_nt / 1e6, t->garbage_min_nt_case ? t->garbage_min_nt_case : "-");
+    if (t->pam_ran) {
+        double r = t->pam_userdb > 0 ? t->pam_lk / t->pam_userdb : 0;
+        TARGET(r >= 10, "PAM path >= 10x pam_userdb: %.2f/s vs %.2f/s = %.2fx", t->pam_lk, t->pam_userdb, r);
+    } else {
+        TARGET(false, "PAM path: not run");
+    }
+#undef TARGET
+    return missed;
+}
+
+/* ------------------------------------------------------------ main */
+
+static int rm_cb(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb, (void)type, (void)ftw;
+    return remove(path);
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: latchkey-bench [--seconds S] [--max-keys N] [--threads N] [--no-pam] [--no-scale]\n"
+            "                      [--no-flatfile] [--quick] [--only N] [--dir DIR] [--keep] [--strict]\n"
+            "                      [--flush-batch N] [--flush-interval MS] [--pam-module PATH]\n"
+            "  --seconds S     time per timed case (default 1.5)\n"
+            "  --max-keys N    largest store in the scale runs: 1000, 100000 or 1000000 (default)\n"
+            "  --quick         --seconds 0.5 --max-keys 100000\n"
+            "  --only N        run only section N (1-5), e.g. under perf\n"
+            "  --flush-batch N, --flush-interval MS  records.* settings to measure (default: the defaults)\n"
+            "  --strict        exit 1 when a target is missed\n"
+            "  --pam-module    pam_latchkey.so to measure (default: .libs/ next to bench/)\n");
+}
+
+static void default_module(char *out, size_t n)
+{
+    char self[4096];
+    ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (len <= 0) {
+        snprintf(out, n, ".libs/pam_latchkey.so");
+        return;
+    }
+    self[len] = '\0';
+    char *slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0'; /* .../bench */
+    slash = strrchr(self, '/');
+    if (slash)
+        *slash = '\0'; /* the build dir */
+    snprintf(out, n, "%s/.libs/pam_latchkey.so", self);
+}
+
+int main(int argc, char **argv)
+{
+    static bench_env e; /* large; zeroed */
+    char module[4200];
+
+#ifndef LK_BENCH_NO_PAM
+    if (argc >= 2 && strcmp(argv[1], "--pam-child") == 0)
+        return bench_pam_child(argc - 2, argv + 2);
+#endif
+
+    e.o.seconds = 1.5;
+    e.o.max_keys = 1000000;
+    e.o.threads = bench_nproc();
+    e.o.pam = e.o.scale = e.o.flatfile = true;
+    default_module(module, sizeof module);
+    e.o.pam_module = module;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--seconds") == 0 && v) {
+            e.o.seconds = atof(v), i++;
+        } else if (strcmp(a, "--max-keys") == 0 && v) {
+            e.o.max_keys = (size_t)strtoull(v, NULL, 10), i++;
+        } else if (strcmp(a, "--threads") == 0 && v) {
+            e.o.threads = atoi(v), i++;
+        } else if (strcmp(a, "--dir") == 0 && v) {
+            e.o.dir = v, i++;
+        } else if (strcmp(a, "--pam-module") == 0 && v) {
+            e.o.pam_module = v, i++;
+        } else if (strcmp(a, "--no-pam") == 0) {
+            e.o.pam = false;
+        } else if (strcmp(a, "--no-scale") == 0) {
+            e.o.scale = false;
+        } else if (strcmp(a, "--no-flatfile") == 0) {
+            e.o.flatfile = false;
+        } else if (strcmp(a, "--keep") == 0) {
+            e.o.keep = true;
+        } else if (strcmp(a, "--strict") == 0) {
+            e.o.strict = true;
+        } else if (strcmp(a, "--flush-batch") == 0 && v) {
+            e.o.flush_batch = v, i++;
+        } else if (strcmp(a, "--flush-interval") == 0 && v) {
+            e.o.flush_interval = v, i++;
+        } else if (strcmp(a, "--only") == 0 && v) {
+            e.o.only = atoi(v), i++;
+        } else if (strcmp(a, "--quick") == 0) {
+            e.o.seconds = 0.5, e.o.max_keys = 100000;
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    if (e.o.seconds <= 0 || e.o.threads < 1 || e.o.threads > 64) {
+        usage();
+        return 2;
+    }
+    if (sodium_init() < 0)
+        return 2;
+
+    const char *tmp = e.o.dir ? e.o.dir : getenv("TMPDIR");
+    snprintf(e.dir, sizeof e.dir, "%s/latchkey-bench.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (mkdtemp(e.dir) == NULL) {
+        fprintf(stderr, "bench: mkdtemp %s: %s\n", e.dir, strerror(errno));
+        return 2;
+    }
+    bench_say("latchkey-bench: work dir %s, %.2f s per case, N = %d threads\n", e.dir, e.o.seconds, e.o.threads);
+    bench_print_machine();
+    bench_print_load("at start");
+
+    char realdir[4200], store[4300];
+    lk_ctx *ctx = NULL;
+    snprintf(realdir, sizeof realdir, "%s/real", e.dir);
+    snprintf(store, sizeof store, "%s/store.mdb", realdir);
+    mkdir(realdir, 0700);
+    uint64_t t0 = bench_now_ns();
+    lk_status st = open_store(&e, "lmdb", store, "10000", &ctx);
+    if (st == LK_OK)
+        st = create_real_keys(&e, ctx);
+    if (st != LK_OK) {
+        fail(&e, "creating the real keys", st);
+        goto done;
+    }
+    bench_say("setup: %d SecretId pairs + %d API keys created through the API in %.1f s\n", NREAL, NREAL,
+              (double)(bench_now_ns() - t0) / 1e9);
+    shuffle(e.sid, NREAL);
+    shuffle(e.api, NREAL);
+    /* LMDB forbids two environments on one file in one process: each
+     * section opens its own ctx after the previous one is closed. */
+    lk_close(ctx);
+    ctx = NULL;
+
+#define RUN(n) (e.o.only == 0 || e.o.only == (n))
+    bench_table_header();
+    if (RUN(1))
+        section_cold(&e, store);
+    if (RUN(2) || RUN(3)) {
+        if ((st = open_store(&e, "lmdb", store, "10000", &ctx)) != LK_OK) {
+            fail(&e, "open (warm)", st);
+            goto done;
+        }
+        if (RUN(2))
+            section_warm(&e, ctx);
+        if (RUN(3))
+            section_garbage(&e, ctx);
+        lk_close(ctx);
+        ctx = NULL;
+    }
+    if (e.o.scale && RUN(4)) {
+        bench_table_section("4. scale: warm verify vs store size (1 write txn bulk load)");
+        section_scale(&e, "lmdb", "store.mdb");
+        if (e.o.flatfile)
+            section_scale(&e, "flatfile", "store.txt");
+    }
+    if (e.o.pam && RUN(5))
+        section_pam(&e, store);
+#undef RUN
+    bench_table_end();
+
+done:
+    lk_close(ctx);
+    bench_print_load("at end");
+    int missed = print_targets(&e);
+    bench_say("total time %.1f s\n", (double)(bench_now_ns() - t0) / 1e9);
+    if (!e.o.keep)
+        nftw(e.dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
+    else
+        bench_say("kept %s\n", e.dir);
+    if (e.failures) {
+        fprintf(stderr, "bench: %d unexpected result(s) or error(s): the numbers above are not to be trusted\n",
+                e.failures);
+        return 1;
+    }
+    return e.o.strict && missed ? 1 : 0;
+}
