@@ -285,6 +285,18 @@ static lk_status lm_open_env(const lk_backend_conf *conf, void **handle)
     }
     if ((rc = check_owner_mode(h->path, "file", &st)) != LK_OK)
         goto fail;
+    /* A store cut short (a copy that ran out of space, a bad restore) still
+     * opens, and the first touch of a page past the end of the file kills
+     * the process with SIGBUS. Writers only ever grow the file before a
+     * meta page points past it, so pages beyond the file mean damage. */
+    MDB_envinfo info;
+    MDB_stat mst;
+    if (mdb_env_info(h->env, &info) == 0 && mdb_env_stat(h->env, &mst) == 0 &&
+        ((uint64_t)info.me_last_pgno + 1) * mst.ms_psize > (uint64_t)st.st_size) {
+        rc = lk_seterr(LK_ERR_STORE, "lmdb store %s is truncated: %lld bytes, but its pages reach %llu bytes", h->path,
+                       (long long)st.st_size, ((unsigned long long)info.me_last_pgno + 1) * mst.ms_psize);
+        goto fail;
+    }
     h->dev = st.st_dev;
     h->ino = st.st_ino;
 

@@ -16,3 +16,5 @@ include tests/unit/backends.mk
 include tests/unit/config.mk
 include tests/e2e/cli.mk
 include tests/plugins/plugins.mk
+include tests/fuzz/fuzz.mk
+include tests/reliability/reliability.mk

@@ -82,8 +82,10 @@ int cmd_verify(struct cli *c)
         memset(&info, 0, sizeof info);
         lk_status st = check(c, in, &info);
         secret_in_wipe(in); /* not needed past this point */
-        flush_records(c);
+        /* The verdict first: a failing flush replaces the thread's last
+         * error message, which out_status_error prints for a denial. */
         rc = st == LK_OK ? print_allowed(c, &info) : out_status_error(c, st);
+        flush_records(c);
     }
     secret_in_wipe(in);
     free(in);

@@ -1,0 +1,25 @@
+# tests/reliability: crash safety, concurrency, hostile input, timing.
+# The C drivers link the convenience library (internal API included); the
+# shell scripts run them (and the `latchkey` CLI) on real stores.
+# Long runs of the same tests: tests/ci/long.sh.
+
+check_PROGRAMS += tests/reliability/crash_driver tests/reliability/concurrency tests/reliability/test_timing \
+	tests/reliability/test_hostile_api
+tests_reliability_crash_driver_SOURCES = tests/reliability/crash_driver.c
+tests_reliability_crash_driver_CFLAGS = $(UNIT_CFLAGS) -I$(top_srcdir)/backends
+tests_reliability_crash_driver_LDADD = $(UNIT_LIBS)
+tests_reliability_concurrency_SOURCES = tests/reliability/concurrency.c
+tests_reliability_concurrency_CFLAGS = $(UNIT_CFLAGS)
+tests_reliability_concurrency_LDADD = $(UNIT_LIBS)
+tests_reliability_test_timing_SOURCES = tests/reliability/test_timing.c
+tests_reliability_test_timing_CFLAGS = $(UNIT_CFLAGS)
+tests_reliability_test_timing_LDADD = $(UNIT_LIBS)
+tests_reliability_test_hostile_api_SOURCES = tests/reliability/test_hostile_api.c
+tests_reliability_test_hostile_api_CFLAGS = $(UNIT_CFLAGS)
+tests_reliability_test_hostile_api_LDADD = $(UNIT_LIBS)
+
+TESTS += tests/reliability/test_timing tests/reliability/test_hostile_api tests/reliability/crash.sh tests/reliability/concurrency.sh \
+	tests/reliability/hostile.sh
+EXTRA_DIST += tests/reliability/lib.sh tests/reliability/crash.sh tests/reliability/concurrency.sh \
+	tests/reliability/hostile.sh tests/RELIABILITY.md \
+	tests/ci/sanitize.sh tests/ci/valgrind.sh tests/ci/fuzz.sh tests/ci/long.sh
