@@ -17,6 +17,7 @@
  *     PATH.tmp.<pid>, fsyncs it, renames it over PATH and fsyncs the
  *     directory.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -607,6 +608,32 @@ static lk_status write_all(int fd, const char *buf, size_t len)
     return LK_OK;
 }
 
+/* Remove PATH.tmp.<pid> files left by writers killed mid-commit: each is a
+ * full copy of the store. A writer creates its temp file only while holding
+ * the lock, which our caller holds now, so every one found is abandoned. */
+static void remove_stale_temps(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dlen = slash ? (size_t)(slash - path) : 0;
+    char *dir = slash ? strndup(path, dlen ? dlen : 1) : strdup(".");
+    char prefix[512];
+    int plen = snprintf(prefix, sizeof prefix, "%s.tmp.", base);
+    DIR *d = dir && plen > 0 && (size_t)plen < sizeof prefix ? opendir(dir) : NULL;
+    free(dir);
+    if (d == NULL)
+        return; /* best effort: a leftover costs disk space, never correctness */
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        const char *name = e->d_name;
+        if (strncmp(name, prefix, (size_t)plen) != 0 || name[plen] == '\0' ||
+            strspn(name + plen, "0123456789") != strlen(name + plen))
+            continue;
+        (void)unlinkat(dirfd(d), name, 0);
+    }
+    closedir(d);
+}
+
 /* Replace PATH with text[0..len) atomically; the caller holds the flock.
  * On success *snap (if not NULL) is a snapshot of the new file, or NULL when
  * it could not be built (the next begin then reloads from disk). */
@@ -621,9 +648,7 @@ static lk_status write_file(const ff_handle *h, const char *text, size_t len, ff
         return lk_seterr(LK_ERR_NOMEM, "out of memory writing flat store %s", h->path);
     snprintf(tmp, tlen, "%s.tmp.%ld", h->path, (long)getpid());
 
-    /* A stale temp file of a crashed writer with our pid: we hold the lock,
-     * so nobody else is using it. */
-    unlink(tmp);
+    remove_stale_temps(h->path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0) {
         int e = errno;

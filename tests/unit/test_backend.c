@@ -1150,6 +1150,25 @@ static void test_ff_symlink_refused(void **state)
     expect_msg("symbolic link");
 }
 
+/* Temp files of writers killed mid-commit are full copies of the store: the
+ * next commit (holding the lock) removes them, and nothing else. */
+static void test_ff_stale_temps_removed(void **state)
+{
+    fx *f = *state;
+    char stale[700], other[700], unrelated[700];
+    snprintf(stale, sizeof stale, "%s.tmp.424242", f->path);
+    snprintf(other, sizeof other, "%s.tmp.notapid", f->path);
+    snprintf(unrelated, sizeof unrelated, "%s/keep.tmp.1", f->dir);
+    replace_file(stale, "# latchkey flat store v1\nold\tcopy\n");
+    replace_file(other, "x");
+    replace_file(unrelated, "x");
+    put_s(f, f->h, "k", "v");
+    assert_int_equal(access(stale, F_OK), -1);
+    assert_int_equal(access(other, F_OK), 0);
+    assert_int_equal(access(unrelated, F_OK), 0);
+    expect_s(f, f->h, "k", "v");
+}
+
 static void test_ff_parse_api(void **state)
 {
     (void)state;
@@ -1331,6 +1350,7 @@ static int run_flatfile_format(const backend_case *bc)
         T(test_ff_corrupt_after_open),
         T(test_ff_symlink_refused),
         cmocka_unit_test(test_ff_parse_api),
+        T(test_ff_stale_temps_removed),
         cmocka_unit_test(test_ff_format_roundtrip),
         cmocka_unit_test(test_ff_parse_fuzz),
     };
