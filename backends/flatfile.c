@@ -34,6 +34,7 @@
 #include "flatfile_parse.h"
 #include "lk_backend.h"
 #include "lk_error.h"
+#include "store_file.h"
 
 /* Same limit as LMDB, so a store can move between backends. */
 #define FF_MAX_KEY 511
@@ -364,23 +365,6 @@ static lk_status errno_status(int e)
     }
 }
 
-/* Refuse what another user could have written: group/world-writable, or
- * owned by someone other than us or root. */
-static lk_status check_owner_mode(const char *path, const char *what, const struct stat *st)
-{
-    if (!S_ISREG(st->st_mode))
-        return lk_seterr(LK_ERR_STORE, "flat store %s %s is not a regular file", what, path);
-    if (st->st_mode & 022)
-        return lk_seterr(LK_ERR_STORE_PERM,
-                         "flat store %s %s is group- or world-writable (mode %04o); refusing it (chmod 600 %s)", what,
-                         path, (unsigned)(st->st_mode & 07777), path);
-    uid_t me = geteuid();
-    if (st->st_uid != me && st->st_uid != 0)
-        return lk_seterr(LK_ERR_STORE_PERM,
-                         "flat store %s %s is owned by uid %lu, neither this user (uid %lu) nor root; refusing it",
-                         what, path, (unsigned long)st->st_uid, (unsigned long)me);
-    return LK_OK;
-}
 
 static bool ts_eq(struct timespec a, struct timespec b)
 {
@@ -482,7 +466,7 @@ static lk_status ff_load(const ff_handle *h, ff_snap **out)
         close(fd);
         return lk_seterr(errno_status(e), "cannot stat flat store %s: %s", h->path, strerror(e));
     }
-    lk_status rc = check_owner_mode(h->path, "file", &st);
+    lk_status rc = lk_store_check_owner_mode("flat store", h->path, "file", &st);
     char *text = NULL;
     size_t len = 0;
     if (rc == LK_OK)
@@ -568,7 +552,7 @@ static lk_status lock_open(const ff_handle *h, int *fdp)
         int e = errno;
         rc = lk_seterr(errno_status(e), "cannot stat flat store lock file %s: %s", h->lockpath, strerror(e));
     } else {
-        rc = check_owner_mode(h->lockpath, "lock file", &st);
+        rc = lk_store_check_owner_mode("flat store", h->lockpath, "lock file", &st);
     }
     while (rc == LK_OK && flock(fd, LOCK_EX) != 0) {
         int e = errno;
@@ -715,15 +699,6 @@ static char *str_concat(const char *a, const char *b)
     return s;
 }
 
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        return strdup(".");
-    if (slash == path)
-        return strdup("/");
-    return strndup(path, (size_t)(slash - path));
-}
 
 static void ff_free_handle(ff_handle *h)
 {
@@ -750,7 +725,7 @@ static lk_status check_existing(const char *path, const char *what, bool *exists
         return lk_seterr(LK_ERR_STORE_PERM,
                          "flat store %s %s is a symbolic link; refusing it (writes replace the file: give the real path)",
                          what, path);
-    return check_owner_mode(path, what, &st);
+    return lk_store_check_owner_mode("flat store", path, what, &st);
 }
 
 /* Write a store holding only the header, unless another process just did. */
@@ -786,7 +761,7 @@ static lk_status ff_open(const lk_backend_conf *conf, void **handle)
         return lk_seterr(LK_ERR_NOMEM, "out of memory opening flat store %s", conf->path);
     h->path = strdup(conf->path);
     h->lockpath = str_concat(conf->path, ".lock");
-    h->dir = dir_of(conf->path);
+    h->dir = lk_store_dir_of(conf->path);
     h->read_only = conf->read_only;
     h->pid = getpid();
     if (h->path == NULL || h->lockpath == NULL || h->dir == NULL) {

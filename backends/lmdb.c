@@ -26,6 +26,7 @@
 
 #include "lk_backend.h"
 #include "lk_error.h"
+#include "store_file.h"
 
 #define LM_DEFAULT_MAP_SIZE ((uint64_t)1 << 30)
 /* Parked read txns. Each keeps a slot in the reader table (126 by default,
@@ -114,23 +115,6 @@ static lk_status lm_err(const char *path, int rc, const char *what)
     return lk_seterr(lm_status(rc), "lmdb store %s: %s: %s", path, what, mdb_strerror(rc));
 }
 
-/* Refuse what another user could have written: group/world-writable, or
- * owned by someone other than us or root. */
-static lk_status check_owner_mode(const char *path, const char *what, const struct stat *st)
-{
-    if (!S_ISREG(st->st_mode))
-        return lk_seterr(LK_ERR_STORE, "lmdb store %s %s is not a regular file", what, path);
-    if (st->st_mode & 022)
-        return lk_seterr(LK_ERR_STORE_PERM,
-                         "lmdb store %s %s is group- or world-writable (mode %04o); refusing it (chmod 600 %s)", what,
-                         path, (unsigned)(st->st_mode & 07777), path);
-    uid_t me = geteuid();
-    if (st->st_uid != me && st->st_uid != 0)
-        return lk_seterr(LK_ERR_STORE_PERM,
-                         "lmdb store %s %s is owned by uid %lu, neither this user (uid %lu) nor root; refusing it",
-                         what, path, (unsigned long)st->st_uid, (unsigned long)me);
-    return LK_OK;
-}
 
 static lk_status check_existing(const char *path, const char *what, bool *exists)
 {
@@ -144,24 +128,15 @@ static lk_status check_existing(const char *path, const char *what, bool *exists
         return lk_seterr(lm_status(e), "cannot stat lmdb store %s %s: %s", what, path, strerror(e));
     }
     *exists = true;
-    return check_owner_mode(path, what, &st);
+    return lk_store_check_owner_mode("lmdb store", path, what, &st);
 }
 
-static char *dir_of(const char *path)
-{
-    const char *slash = strrchr(path, '/');
-    if (slash == NULL)
-        return strdup(".");
-    if (slash == path)
-        return strdup("/");
-    return strndup(path, (size_t)(slash - path));
-}
 
 /* The checks before mdb_env_open: directory, file and lock file. */
 static lk_status precheck(const char *path, int read_only)
 {
     lk_status rc;
-    char *dir = dir_of(path);
+    char *dir = lk_store_dir_of(path);
     size_t plen = strlen(path);
     char *lockpath = malloc(plen + sizeof "-lock");
     if (dir == NULL || lockpath == NULL) {
@@ -283,7 +258,7 @@ static lk_status lm_open_env(const lk_backend_conf *conf, void **handle)
         rc = lk_seterr(LK_ERR_STORE, "lmdb store %s: cannot stat the open file", h->path);
         goto fail;
     }
-    if ((rc = check_owner_mode(h->path, "file", &st)) != LK_OK)
+    if ((rc = lk_store_check_owner_mode("lmdb store", h->path, "file", &st)) != LK_OK)
         goto fail;
     /* A store cut short (a copy that ran out of space, a bad restore) still
      * opens, and the first touch of a page past the end of the file kills

@@ -4,4 +4,6 @@ libcore_la_SOURCES += \
 	backends/registry.c \
 	backends/lmdb.c \
 	backends/flatfile.c \
-	backends/flatfile_parse.h
+	backends/flatfile_parse.h \
+	backends/store_file.c \
+	backends/store_file.h
