@@ -857,7 +857,9 @@ static lk_status ff_begin(void *handle, int write, void **txn)
 {
     ff_handle *h = handle;
     if (write && h->read_only)
-        return lk_seterr(LK_ERR_STORE_PERM, "flat store %s is open read-only", h->path);
+        return lk_seterr(LK_ERR_STORE_PERM,
+                         "flat store %s is open read-only: this process cannot write it (read-only filesystem or file)",
+                         h->path);
     ff_txn *t = calloc(1, sizeof *t);
     if (t == NULL)
         return lk_seterr(LK_ERR_NOMEM, "out of memory starting a transaction on flat store %s", h->path);

@@ -365,7 +365,9 @@ static lk_status lm_begin(void *handle, int write, void **txn)
     int rc;
     if (write) {
         if (h->read_only)
-            return lk_seterr(LK_ERR_STORE_PERM, "lmdb store %s is open read-only", h->path);
+            return lk_seterr(LK_ERR_STORE_PERM,
+                         "lmdb store %s is open read-only: this process cannot write it (read-only filesystem or file)",
+                         h->path);
         /* Blocks while another thread or process writes. */
         if ((rc = mdb_txn_begin(h->env, NULL, 0, &t)) != 0)
             return lm_err(h->path, rc, "cannot begin a write transaction");

@@ -32,7 +32,22 @@ void lk_set_clock(lk_ctx *ctx, int64_t (*now)(void *arg), void *arg)
 static lk_status open_backend(lk_ctx *ctx)
 {
     lk_backend_conf bc = {.path = ctx->cfg.store_path, .map_size = ctx->cfg.map_size, .read_only = 0};
-    return ctx->ops->open(&bc, &ctx->backend);
+    lk_status st = ctx->ops->open(&bc, &ctx->backend);
+    if (st != LK_ERR_STORE_PERM)
+        return st;
+    /* A store this process may read but not write (a read-only mount, a
+     * file it may not change): verifiers still work from a read-only open,
+     * which makes the same owner and mode checks, so a loose store is still
+     * refused. Writes then fail with StorePermission. */
+    char first[512];
+    snprintf(first, sizeof first, "%s", lk_errmsg(NULL));
+    bc.read_only = 1;
+    if (ctx->ops->open(&bc, &ctx->backend) == LK_OK) {
+        ctx->read_only = true;
+        return LK_OK;
+    }
+    ctx->backend = NULL;
+    return lk_seterr(st, "%s", first); /* the read-write refusal says more */
 }
 
 lk_status lk_open_config(const lk_config *cfg, lk_ctx **out)

@@ -118,7 +118,10 @@ LK_EXPORT void lk_config_free(lk_config *cfg);
 
 /* Open the store named by the configuration. The store file is created (mode
  * 0600) if missing; an existing one that is group- or world-writable, or
- * owned by another non-root user, is refused with LK_ERR_STORE_PERM. */
+ * owned by another non-root user, is refused with LK_ERR_STORE_PERM. A store
+ * this process can read but not write (a read-only mount) is opened for
+ * reading: verification works, without access records, and every change
+ * fails with LK_ERR_STORE_PERM. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_open(const char *config_path, lk_ctx **out);
 LK_EXPORT LK_WARN_UNUSED lk_status lk_open_config(const lk_config *cfg, lk_ctx **out);
 /* Flushes deferred access records, closes the store, wipes every secret the

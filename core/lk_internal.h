@@ -127,6 +127,7 @@ struct lk_ctx {
     const lk_backend_ops *ops;
     void *backend;
     pid_t pid;                  /* owner of `backend`; a forked child reopens */
+    bool read_only;             /* the store could only be opened for reading */
     pthread_mutex_t lock;       /* backend reopen, pending records */
     lk_cache *cache;
     lk_pending_record *pending;

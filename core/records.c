@@ -52,6 +52,8 @@ void lk_record_attempt(lk_ctx *ctx, const char *key_id, const lk_verify_req *req
     lk_cidr ip;
     bool flush;
 
+    if (ctx->read_only) /* nowhere to keep them: a read-only store */
+        return;
     memset(&p, 0, sizeof p);
     snprintf(p.key_id, sizeof p.key_id, "%s", key_id);
     p.rec.time = lk_now(ctx);
