@@ -202,16 +202,12 @@ static int list_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl
     }
     memcpy(id, k + l->skip, LK_SECRET_ID_LEN);
     id[LK_SECRET_ID_LEN] = '\0';
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4;
-        lk_access_key *ni = realloc(l->items, cap * sizeof *ni);
-        if (ni == NULL) {
-            l->st = lk_seterr(LK_ERR_NOMEM, "out of memory listing keys");
-            return 1;
-        }
-        l->items = ni;
-        l->cap = cap;
+    void *grown = lk_grow(l->items, &l->cap, l->n, sizeof *l->items, 4);
+    if (grown == NULL) {
+        l->st = lk_seterr(LK_ERR_NOMEM, "out of memory listing keys");
+        return 1;
     }
+    l->items = grown;
     /* Index entries point at the key record; pointers from the scan stay
      * valid while we read another key in the same read transaction. */
     if ((l->st = load_ak(l->txn, id, 0, &r)) != LK_OK)

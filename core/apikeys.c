@@ -103,25 +103,6 @@ static lk_status check_id(const char *id)
     return LK_OK;
 }
 
-lk_status lk_apikey_load(lk_txn *txn, const char *id, lk_apikey *out)
-{
-    char key[LK_KEYBUF];
-    const char *v;
-    size_t vl;
-    api_rec r;
-
-    lk_key_api(key, id);
-    lk_status st = lk_txn_get(txn, key, &v, &vl);
-    if (st == LK_ERR_NOT_FOUND)
-        return lk_seterr(LK_ERR_KEY_NOT_EXIST, "API key %s does not exist", id);
-    if (st != LK_OK)
-        return st;
-    if ((st = decode_api(id, v, vl, &r)) != LK_OK)
-        return st;
-    *out = r.info;
-    return LK_OK;
-}
-
 static lk_status load_api_rec(lk_txn *txn, const char *id, api_rec *out)
 {
     char key[LK_KEYBUF];
@@ -135,6 +116,15 @@ static lk_status load_api_rec(lk_txn *txn, const char *id, api_rec *out)
     if (st != LK_OK)
         return st;
     return decode_api(id, v, vl, out);
+}
+
+lk_status lk_apikey_load(lk_txn *txn, const char *id, lk_apikey *out)
+{
+    api_rec r;
+    lk_status st = load_api_rec(txn, id, &r);
+    if (st == LK_OK)
+        *out = r.info;
+    return st;
 }
 
 /* ------------------------------------------------------------ validation */
@@ -390,16 +380,12 @@ static int list_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl
     }
     memcpy(id, k + l->skip, LK_APIKEY_ID_LEN);
     id[LK_APIKEY_ID_LEN] = '\0';
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        lk_apikey *ni = realloc(l->items, cap * sizeof *ni);
-        if (ni == NULL) {
-            l->st = lk_seterr(LK_ERR_NOMEM, "out of memory listing API keys");
-            return 1;
-        }
-        l->items = ni;
-        l->cap = cap;
+    void *grown = lk_grow(l->items, &l->cap, l->n, sizeof *l->items, 8);
+    if (grown == NULL) {
+        l->st = lk_seterr(LK_ERR_NOMEM, "out of memory listing API keys");
+        return 1;
     }
+    l->items = grown;
     if ((l->st = lk_apikey_load(l->txn, id, &l->items[l->n])) != LK_OK)
         return 1;
     l->n++;

@@ -78,6 +78,10 @@ bool lk_rec_parse_i64(const char *val, size_t vlen, int64_t *out);
  * the strings. max_items/max_len bound it. false on malformed or NOMEM (*oom). */
 bool lk_rec_parse_list(const char *val, size_t vlen, size_t max_items, size_t max_len, char ***items, size_t *n,
                        bool *oom);
+/* Make room for one more element in a malloc'd array of *cap elements
+ * holding n (doubling from `first`): the array, perhaps moved, or NULL on
+ * NOMEM with the array and *cap unchanged. */
+void *lk_grow(void *items, size_t *cap, size_t n, size_t elem_size, size_t first);
 /* Copy a list of strings into one malloc'd block, as above. NULL on NOMEM. */
 char **lk_strlist_dup(const char *const *items, size_t n);
 

@@ -270,6 +270,19 @@ bool lk_rec_parse_list(const char *val, size_t vlen, size_t max_items, size_t ma
     return true;
 }
 
+void *lk_grow(void *items, size_t *cap, size_t n, size_t elem_size, size_t first)
+{
+    if (n < *cap)
+        return items;
+    size_t ncap = *cap ? *cap * 2 : first;
+    if (ncap > SIZE_MAX / elem_size)
+        return NULL;
+    void *p = realloc(items, ncap * elem_size);
+    if (p != NULL)
+        *cap = ncap;
+    return p;
+}
+
 char **lk_strlist_dup(const char *const *items, size_t n)
 {
     size_t bytes = 0;

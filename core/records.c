@@ -65,16 +65,12 @@ void lk_record_attempt(lk_ctx *ctx, const char *key_id, const lk_verify_req *req
         snprintf(p.rec.service, sizeof p.rec.service, "%s", req->service);
 
     pthread_mutex_lock(&ctx->lock);
-    if (ctx->npending == ctx->pending_cap) {
-        size_t cap = ctx->pending_cap ? ctx->pending_cap * 2 : 64;
-        lk_pending_record *np = realloc(ctx->pending, cap * sizeof *np);
-        if (np == NULL) { /* records are best effort; the verdict stands */
-            pthread_mutex_unlock(&ctx->lock);
-            return;
-        }
-        ctx->pending = np;
-        ctx->pending_cap = cap;
+    lk_pending_record *grown = lk_grow(ctx->pending, &ctx->pending_cap, ctx->npending, sizeof *grown, 64);
+    if (grown == NULL) { /* records are best effort; the verdict stands */
+        pthread_mutex_unlock(&ctx->lock);
+        return;
     }
+    ctx->pending = grown;
     int64_t now = mono_ms();
     if (ctx->npending == 0)
         ctx->pending_since_ms = now;

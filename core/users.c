@@ -143,16 +143,12 @@ static int list_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl
         return 1;
     if (l->root != 0 && u.root_uin != l->root)
         return 0;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 16;
-        lk_user *ni = realloc(l->items, cap * sizeof *ni);
-        if (ni == NULL) {
-            l->st = lk_seterr(LK_ERR_NOMEM, "out of memory listing users");
-            return 1;
-        }
-        l->items = ni;
-        l->cap = cap;
+    void *grown = lk_grow(l->items, &l->cap, l->n, sizeof *l->items, 16);
+    if (grown == NULL) {
+        l->st = lk_seterr(LK_ERR_NOMEM, "out of memory listing users");
+        return 1;
     }
+    l->items = grown;
     l->items[l->n++] = u;
     return 0;
 }
@@ -210,16 +206,12 @@ static int id_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl)
 {
     id_list *l = arg;
     (void)v, (void)vl;
-    if (l->n == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 8;
-        void *ni = realloc(l->ids, cap * sizeof *l->ids);
-        if (ni == NULL) {
-            l->oom = true;
-            return 1;
-        }
-        l->ids = ni;
-        l->cap = cap;
+    void *grown = lk_grow(l->ids, &l->cap, l->n, sizeof *l->ids, 8);
+    if (grown == NULL) {
+        l->oom = true;
+        return 1;
     }
+    l->ids = grown;
     size_t idl = kl - l->skip;
     if (idl > LK_SECRET_ID_LEN)
         idl = LK_SECRET_ID_LEN;
