@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -416,6 +417,16 @@ static bool is_write(lm_handle *h, MDB_txn *t)
     return atomic_load(&h->wtxn) == t;
 }
 
+/* LMDB reports a short write (a full disk) as EIO: tell the two apart. */
+static bool disk_full(const char *path)
+{
+    struct statvfs vfs;
+    char *dir = lk_store_dir_of(path);
+    bool full = dir != NULL && statvfs(dir, &vfs) == 0 && vfs.f_bavail == 0;
+    free(dir);
+    return full;
+}
+
 static lk_status lm_commit(void *txn)
 {
     MDB_txn *t = txn;
@@ -426,6 +437,9 @@ static lk_status lm_commit(void *txn)
     }
     atomic_store(&h->wtxn, NULL);
     int rc = mdb_txn_commit(t); /* frees t, also on failure */
+    if (rc == EIO && disk_full(h->path))
+        return lk_seterr(LK_ERR_STORE_FULL, "lmdb store %s: commit failed: the disk is full (nothing was changed)",
+                         h->path);
     if (rc != 0)
         return lm_err(h->path, rc, "commit failed");
     return LK_OK;

@@ -391,6 +391,7 @@ fulldisk_case() {
     grep -aq 'StoreFull' "$WORK/err" || bad "not reported as FailedOperation.StoreFull"
     try "full disk: apikey create" 5 -- lk apikey create 100 --name full --description "$(rep x 250)" \
         --allow-ip 10.0.0.0/8,192.0.2.0/24 --scope cvm,cos
+    grep -aq 'StoreFull' "$WORK/err" || bad "not reported as FailedOperation.StoreFull"
     try "full disk: key create" '0|1|5' --ok-may-change -- lk key create 100
     try "full disk: apikey edit" '0|5' --ok-may-change -- lk apikey edit "$AKID" --description "$(rep y 250)"
     SNAP_LOGICAL=0
