@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -68,9 +70,39 @@ static int write_yaml(FILE *f, const char *backend, const char *store)
     return 0;
 }
 
+/* mkdir -p of the config file's directory. New directories are 0700: the
+ * store is created beside the config, and only its owner should reach it. */
+static int make_parent_dirs(const char *path)
+{
+    char *dir = strdup(path);
+    if (dir == NULL)
+        return -1;
+    char *slash = strrchr(dir, '/');
+    int rc = 0;
+    if (slash != NULL && slash != dir) {
+        *slash = '\0';
+        for (char *p = dir + 1; rc == 0; p++) {
+            if (*p != '/' && *p != '\0')
+                continue;
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+                rc = -1;
+            *p = saved;
+            if (saved == '\0')
+                break;
+        }
+    }
+    free(dir);
+    return rc;
+}
+
 /* O_EXCL: an existing config (maybe with tuned settings) is never replaced. */
 static int create_config(struct cli *c, const char *backend, const char *store)
 {
+    if (make_parent_dirs(c->config_path) != 0)
+        return out_error(c, CLI_EXIT_SYSTEM, lk_status_code(LK_ERR_STORE), "cannot create the directory of %s: %s",
+                         c->config_path, strerror(errno));
     int fd = open(c->config_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0 && errno == EEXIST)
         return out_error(c, CLI_EXIT_REFUSED, CODE_CONFIG_EXISTS, "%s already exists; refusing to overwrite it",

@@ -73,11 +73,17 @@ init_failures() {
     [ "$RC" = 5 ] || fail "init with a store in a missing dir: exit $RC, expected 5"
     err_has_str 'missing'
     [ ! -e "$CFG" ] || fail "failed init left its config behind"
-    # config in a missing dir
-    CFG=$D/nodir/latchkey.yaml
+    # config in a missing dir: created (0700, the store goes there too)
+    CFG=$D/nodir/sub/latchkey.yaml
+    expect_exit 0 lk init
+    [ -f "$CFG" ] && [ -e "$D/nodir/sub/store.mdb" ] || fail "init did not create its directory, config and store"
+    [ "$(stat -c %a "$D/nodir/sub")" = 700 ] || fail "a directory init created is not 0700"
+    # a directory that cannot be made: error naming the path
+    printf 'x' >"$D/afile"
+    CFG=$D/afile/latchkey.yaml
     run lk init
-    [ "$RC" = 5 ] || fail "init into a missing dir: exit $RC, expected 5"
-    err_has_str "$D/nodir"
+    [ "$RC" = 5 ] || fail "init under a regular file: exit $RC, expected 5"
+    err_has_str "$D/afile"
     # extra arguments, bad backend: usage errors, nothing written
     CFG=$D/latchkey.yaml
     expect_exit 2 lk init lmdb
