@@ -539,6 +539,8 @@ static lk_status ff_current(ff_handle *h, ff_snap **out)
 static lk_status lock_open(const ff_handle *h, int *fdp)
 {
     int fd = open(h->lockpath, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0)
+        lk_store_give_to_owner(fd, h->path);
     if (fd < 0) {
         int e = errno;
         if (e == ELOOP)
@@ -634,6 +636,8 @@ static lk_status write_file(const ff_handle *h, const char *text, size_t len, ff
 
     remove_stale_temps(h->path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0)
+        lk_store_give_to_owner(fd, h->path); /* the rename must not take the store from its owner */
     if (fd < 0) {
         int e = errno;
         rc = lk_seterr(errno_status(e), "cannot create %s (flat store %s unchanged): %s", tmp, h->path, strerror(e));
@@ -787,8 +791,12 @@ static lk_status ff_open(const lk_backend_conf *conf, void **handle)
     if ((rc = check_existing(h->path, "file", &exists)) != LK_OK ||
         (rc = check_existing(h->lockpath, "lock file", &lock_exists)) != LK_OK)
         goto fail;
-    if (!exists && h->read_only) {
-        rc = lk_seterr(LK_ERR_STORE, "flat store %s does not exist (a read-only open does not create it)", h->path);
+    struct stat fst;
+    uid_t owner = exists && lstat(h->path, &fst) == 0 ? fst.st_uid : geteuid();
+    if ((rc = lk_store_check_dir("flat store", h->dir, &dst, owner)) != LK_OK)
+        goto fail;
+    if (!exists && (h->read_only || !conf->create)) {
+        rc = lk_store_not_found("flat store", h->path);
         goto fail;
     }
     /* Every commit creates a temporary file beside the store. */
@@ -1102,6 +1110,21 @@ static void ff_abort(void *txn)
         txn_end(txn);
 }
 
+/* Every commit renames a new file over the path: the file's identity is
+ * the epoch, so a host re-reads after any write here, access records
+ * included (the flat store is for small stores; one stat per call). */
+static lk_status ff_change_token(void *handle, uint64_t *epoch, uint64_t *token)
+{
+    ff_handle *h = handle;
+    struct stat st;
+    if (stat(h->path, &st) != 0)
+        return lk_seterr(errno_status(errno), "cannot stat flat store %s: %s", h->path, strerror(errno));
+    *epoch = (uint64_t)st.st_ino ^ ((uint64_t)st.st_dev << 32);
+    *token = (uint64_t)st.st_size ^ ((uint64_t)st.st_mtim.tv_nsec << 20) ^ (uint64_t)st.st_mtim.tv_sec ^
+             ((uint64_t)st.st_ctim.tv_nsec << 40);
+    return LK_OK;
+}
+
 const lk_backend_ops lk_backend_flatfile = {
     .name = "flatfile",
     .open = ff_open,
@@ -1113,4 +1136,5 @@ const lk_backend_ops lk_backend_flatfile = {
     .put = ff_put,
     .del = ff_del,
     .scan = ff_scan,
+    .change_token = ff_change_token,
 };

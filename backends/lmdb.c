@@ -1,12 +1,29 @@
 /*
- * lmdb.c — the LMDB backend: one MDB_env per handle.
+ * lmdb.c — the LMDB backend: one MDB_env per store file per process.
  *
  * The env is opened with MDB_NOSUBDIR (the configured path is the data
  * file; LMDB keeps PATH-lock beside it) and MDB_NOTLS, so a read txn belongs
  * to the txn object, not to a thread: the core shares one handle across
- * threads, and finished read txns can be parked (mdb_txn_reset) and renewed
- * later by any thread. That keeps a read txn + get, the hot path of every
- * verification, free of malloc and of reader-table locking.
+ * threads. Every read txn holds one of the store's reader slots (in the lock
+ * file, shared by every process) until it is aborted; a finished read txn
+ * is parked for reuse (mdb_txn_reset, cheap to renew) only while other txns
+ * of the process are in flight, so a process holds no slot while idle and
+ * idle processes cannot exhaust the table.
+ *
+ * Opening: the data and lock files are opened here first with O_NOFOLLOW
+ * and checked on the descriptor (owner, mode, regular file), in a directory
+ * other users cannot write, before LMDB opens the same paths; afterwards
+ * the data file LMDB opened must be the one checked.
+ *
+ * Txn begins lstat() the path: when it names another file (a restore
+ * renamed a copy over it) the env is closed and the new file opened, for
+ * every handle of the process at once, so a key disabled in the new file is
+ * refused from then on. Every write txn looks; a read txn looks when the
+ * coarse monotonic clock (read in the vDSO, no system call) has moved on
+ * since the last look: once per clock tick (1-10 ms by the kernel's HZ,
+ * 4 ms on Debian), not once per verify, so a restore is noticed by the
+ * verifies that begin a tick after the rename. A disable through the store
+ * itself (no file replaced) is seen by the very next txn, as ever.
  *
  * The vtable's txn pointer is the MDB_txn itself; its handle is found with
  * mdb_txn_env + mdb_env_get_userctx.
@@ -21,6 +38,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <lmdb.h>
@@ -30,25 +48,42 @@
 #include "store_file.h"
 
 #define LM_DEFAULT_MAP_SIZE ((uint64_t)1 << 30)
-/* Parked read txns. Each keeps a slot in the reader table (126 by default,
- * shared by all processes), so the pool stays small. */
+/* Reader slots in the lock file, shared by every process on the store: one
+ * per read txn in flight. LMDB's default (126) is few for hosts that run
+ * many worker processes; 1024 slots make a 64 KiB lock file. The size is
+ * fixed by the process that initialises the lock file (the first to open
+ * the store while no other has it open). */
+#define LM_MAX_READERS 1024
+/* Parked read txns (only while other txns of the process are in flight). */
 #define LM_POOL_MAX 16
 
 typedef struct lm_handle {
-    MDB_env *env;
-    MDB_dbi dbi;
     char *path;
+    char *lockpath;
     int read_only;
-    int max_key;
+    uint64_t map_size;
+    int max_key;               /* the same for every env of this LMDB build */
     pid_t pid;                 /* the process that opened env */
-    dev_t dev;                 /* the data file, to find this env again */
-    ino_t ino;
     unsigned refs;             /* handles given out for this env (registry_lock) */
     struct lm_handle *next;    /* the registry list */
     _Atomic(MDB_txn *) wtxn;   /* the open write txn, to tell txns apart */
-    pthread_mutex_t pool_lock; /* guards pool, npool */
+    pthread_mutex_t write_lock; /* this process's writer (see write_guard) */
+
+    pthread_mutex_t lock;      /* guards everything below */
+    pthread_cond_t changed;    /* active reached 0, or a reopen finished */
+    MDB_env *env;              /* NULL after a failed reopen: the next begin retries */
+    MDB_dbi dbi;
+    dev_t dev;                 /* the data file env has open */
+    ino_t ino;
+    int lock_fd;               /* our checked descriptor of PATH-lock, -1 if none */
+    dev_t lock_dev;
+    ino_t lock_ino;
+    unsigned active;           /* txns in flight on env */
+    bool reopening;            /* a thread waits for active == 0 to switch env */
     size_t npool;
     MDB_txn *pool[LM_POOL_MAX];
+    _Atomic int64_t checked_ms; /* coarse clock at the last lstat that found env's file */
+    uint64_t reopens;          /* envs opened on this handle (change_token's epoch) */
 } lm_handle;
 
 static lm_handle *handle_of(MDB_txn *t)
@@ -59,19 +94,46 @@ static lm_handle *handle_of(MDB_txn *t)
 /* LMDB must not open one environment twice in a process: its fcntl locks are
  * per process, so a second mdb_env_open believes it is alone and resets the
  * reader table under the first, and closing either drops both's locks. So
- * opens of the same file in one process share one env, counted here. This
- * is the backend's only process-global state, and LMDB's rule is why. */
+ * opens of the same store in one process share one env, counted here: the
+ * same path, data file or lock file (after a restore the path names a new
+ * data file beside the same lock file). This is the backend's only
+ * process-global state, and LMDB's rule is why. */
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
 static lm_handle *registry;
+static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
 
-static lm_handle *registry_find(const char *path)
+/* In a forked child registry_lock may be held by a parent thread (opening or
+ * closing a store) that does not exist there: it can only be re-initialised.
+ * The parent's envs are never used by a child (their pid differs, and the
+ * core reopens), so the list, perhaps mid-update, is dropped as well; lm_close
+ * of an inherited handle does not look for it there. */
+static void registry_after_fork(void)
 {
-    struct stat st;
-    if (stat(path, &st) != 0)
-        return NULL;
-    for (lm_handle *h = registry; h; h = h->next)
-        if (h->dev == st.st_dev && h->ino == st.st_ino && h->pid == getpid())
+    pthread_mutex_init(&registry_lock, NULL);
+    registry = NULL;
+}
+
+static void register_fork_handler(void)
+{
+    /* Fails only for lack of memory: children are then as unprotected as
+     * before the handler existed, which is all that can be done. */
+    (void)pthread_atfork(NULL, NULL, registry_after_fork);
+}
+
+static lm_handle *registry_find(const char *path, const char *lockpath)
+{
+    struct stat st, lst;
+    bool have = stat(path, &st) == 0, lhave = lstat(lockpath, &lst) == 0;
+    for (lm_handle *h = registry; h; h = h->next) {
+        if (h->pid != getpid())
+            continue;
+        pthread_mutex_lock(&h->lock);
+        bool same = strcmp(h->path, path) == 0 || (have && h->dev == st.st_dev && h->ino == st.st_ino) ||
+                    (lhave && h->lock_fd >= 0 && h->lock_dev == lst.st_dev && h->lock_ino == lst.st_ino);
+        pthread_mutex_unlock(&h->lock);
+        if (same)
             return h;
+    }
     return NULL;
 }
 
@@ -113,136 +175,237 @@ static lk_status lm_err(const char *path, int rc, const char *what)
                          "lmdb store %s: %s: %s (another process grew it past this process's map: give every "
                          "process the same store.map_size)",
                          path, what, mdb_strerror(rc));
+    if (rc == MDB_READERS_FULL)
+        return lk_seterr(LK_ERR_STORE,
+                         "lmdb store %s: %s: all reader slots are in use by live processes (%d per store)", path,
+                         what, LM_MAX_READERS);
     return lk_seterr(lm_status(rc), "lmdb store %s: %s: %s", path, what, mdb_strerror(rc));
 }
 
+/* ------------------------------------------------------------ the files */
 
-static lk_status check_existing(const char *path, const char *what, bool *exists)
+static lk_status symlink_refused(const char *path, const char *what)
 {
-    struct stat st;
-    if (stat(path, &st) != 0) {
-        int e = errno;
-        if (e == ENOENT) {
-            *exists = false;
-            return LK_OK;
-        }
-        return lk_seterr(lm_status(e), "cannot stat lmdb store %s %s: %s", what, path, strerror(e));
-    }
-    *exists = true;
-    return lk_store_check_owner_mode("lmdb store", path, what, &st);
+    return lk_seterr(LK_ERR_STORE_PERM,
+                     "lmdb store %s %s is a symbolic link; refusing it (a link there could make a write land "
+                     "anywhere: give the real path)",
+                     what, path);
 }
 
-
-/* The checks before mdb_env_open: directory, file and lock file. */
-static lk_status precheck(const char *path, int read_only)
+/* The store's directory exists, is a directory, and no other user can
+ * replace entries in it (see lk_store_check_dir). */
+static lk_status check_dir(const char *path, uid_t owner)
 {
     lk_status rc;
-    char *dir = lk_store_dir_of(path);
-    size_t plen = strlen(path);
-    char *lockpath = malloc(plen + sizeof "-lock");
-    if (dir == NULL || lockpath == NULL) {
-        rc = lk_seterr(LK_ERR_NOMEM, "out of memory opening lmdb store %s", path);
-        goto out;
-    }
-    memcpy(lockpath, path, plen);
-    memcpy(lockpath + plen, "-lock", sizeof "-lock");
-
     struct stat dst;
+    char *dir = lk_store_dir_of(path);
+    if (dir == NULL)
+        return lk_seterr(LK_ERR_NOMEM, "out of memory opening lmdb store %s", path);
     if (stat(dir, &dst) != 0) {
         int e = errno;
         if (e == ENOENT || e == ENOTDIR)
             rc = lk_seterr(LK_ERR_STORE, "store directory %s does not exist", dir);
         else
             rc = lk_seterr(lm_status(e), "cannot stat store directory %s: %s", dir, strerror(e));
-        goto out;
+    } else {
+        rc = lk_store_check_dir("lmdb store", dir, &dst, owner);
     }
-    if (!S_ISDIR(dst.st_mode)) {
-        rc = lk_seterr(LK_ERR_STORE, "store directory %s is not a directory", dir);
-        goto out;
-    }
-    bool exists, lock_exists;
-    if ((rc = check_existing(path, "file", &exists)) != LK_OK ||
-        (rc = check_existing(lockpath, "lock file", &lock_exists)) != LK_OK)
-        goto out;
-    if (!exists && read_only) {
-        rc = lk_seterr(LK_ERR_STORE, "lmdb store %s does not exist (a read-only open does not create it)", path);
-        goto out;
-    }
-    if (!exists && faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) != 0) {
-        rc = lk_seterr(LK_ERR_STORE_PERM, "cannot create lmdb store %s: directory %s is not writable", path, dir);
-        goto out;
-    }
-    rc = LK_OK;
-out:
     free(dir);
-    free(lockpath);
     return rc;
 }
 
-static lk_status lm_open_env(const lk_backend_conf *conf, void **handle);
-
-static lk_status lm_open(const lk_backend_conf *conf, void **handle)
+/* Open the data file without following a link, creating it (0600, empty:
+ * LMDB initialises an empty file) only when create is set. */
+static lk_status open_data(const char *path, int read_only, int create, int *fdp, struct stat *st)
 {
-    if (conf == NULL || conf->path == NULL || conf->path[0] == '\0' || handle == NULL)
-        return lk_seterr(LK_ERR_PARAM, "lmdb store: no store path given");
-    pthread_mutex_lock(&registry_lock);
-    lm_handle *h = registry_find(conf->path);
-    lk_status rc = LK_OK;
-    if (h != NULL && h->read_only && !conf->read_only) {
-        rc = lk_seterr(LK_ERR_STORE_PERM, "lmdb store %s is already open read-only in this process", conf->path);
-    } else if (h != NULL) {
-        /* the permission checks still apply to every open */
-        if ((rc = precheck(conf->path, conf->read_only)) == LK_OK) {
-            h->refs++;
-            *handle = h;
+    lk_status rc;
+    int fd;
+    if ((rc = check_dir(path, geteuid())) != LK_OK && rc != LK_ERR_STORE_PERM)
+        return rc; /* a missing directory first; unsafe is judged with the file's owner below */
+    for (;;) {
+        /* O_NONBLOCK: a FIFO planted there must not hang the open */
+        fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd >= 0)
+            break;
+        int e = errno;
+        if (e == ELOOP)
+            return symlink_refused(path, "file");
+        if (e != ENOENT)
+            return lk_seterr(lm_status(e), "cannot open lmdb store file %s: %s", path, strerror(e));
+        if (read_only || !create)
+            return lk_store_not_found("lmdb store", path);
+        if (rc != LK_OK)
+            return rc; /* never create in an unsafe directory */
+        char *dir = lk_store_dir_of(path);
+        bool writable = dir != NULL && faccessat(AT_FDCWD, dir, W_OK | X_OK, AT_EACCESS) == 0;
+        if (!writable) {
+            rc = lk_seterr(dir ? LK_ERR_STORE_PERM : LK_ERR_NOMEM,
+                           "cannot create lmdb store %s: directory %s is not writable", path, dir ? dir : "?");
+            free(dir);
+            return rc;
         }
-    } else if ((rc = lm_open_env(conf, handle)) == LK_OK) {
-        h = *handle;
-        h->refs = 1;
-        h->next = registry;
-        registry = h;
+        free(dir);
+        fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0)
+            break;
+        e = errno;
+        if (e != EEXIST)
+            return lk_seterr(lm_status(e), "cannot create lmdb store %s: %s", path, strerror(e));
+        /* another process created it meanwhile: open that one */
     }
-    pthread_mutex_unlock(&registry_lock);
-    return rc;
+    if (fstat(fd, st) != 0) {
+        int e = errno;
+        close(fd);
+        return lk_seterr(lm_status(e), "cannot stat lmdb store file %s: %s", path, strerror(e));
+    }
+    if ((rc = lk_store_check_owner_mode("lmdb store", path, "file", st)) != LK_OK ||
+        (rc = check_dir(path, st->st_uid)) != LK_OK) {
+        close(fd);
+        return rc;
+    }
+    *fdp = fd;
+    return LK_OK;
 }
 
-static lk_status lm_open_env(const lk_backend_conf *conf, void **handle)
+/* Open (create) PATH-lock without following a link and check it. *fdp is
+ * -1 when a read-only open finds none on a read-only filesystem (LMDB then
+ * runs without one). The descriptor must stay open while an env of this
+ * process uses the file: closing any descriptor of it drops every fcntl
+ * lock LMDB holds on it. */
+static lk_status open_lock(const char *path, const char *lockpath, int read_only, int *fdp, struct stat *st)
 {
-    if (conf == NULL || conf->path == NULL || conf->path[0] == '\0' || handle == NULL)
-        return lk_seterr(LK_ERR_PARAM, "lmdb store: no store path given");
-    *handle = NULL;
-    uint64_t map_size = conf->map_size ? conf->map_size : LM_DEFAULT_MAP_SIZE;
-    if (map_size > SIZE_MAX)
-        return lk_seterr(LK_ERR_PARAM, "lmdb store %s: map size %llu does not fit in the address space", conf->path,
-                         (unsigned long long)map_size);
+    int fd = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+    if (fd >= 0 && !read_only)
+        lk_store_give_to_owner(fd, path);
+    if (fd < 0 && read_only && (errno == EROFS || errno == EACCES)) {
+        fd = open(lockpath, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+        if (fd < 0 && errno == ENOENT) {
+            *fdp = -1;
+            return LK_OK;
+        }
+    }
+    if (fd < 0) {
+        int e = errno;
+        if (e == ELOOP)
+            return symlink_refused(lockpath, "lock file");
+        return lk_seterr(lm_status(e), "cannot open lmdb store lock file %s: %s", lockpath, strerror(e));
+    }
+    lk_status rc;
+    if (fstat(fd, st) != 0) {
+        int e = errno;
+        rc = lk_seterr(lm_status(e), "cannot stat lmdb store lock file %s: %s", lockpath, strerror(e));
+    } else {
+        rc = lk_store_check_owner_mode("lmdb store", lockpath, "lock file", st);
+    }
+    if (rc != LK_OK) {
+        close(fd);
+        return rc;
+    }
+    *fdp = fd;
+    return LK_OK;
+}
 
-    lk_status rc = precheck(conf->path, conf->read_only);
+/* The checks of open_data/open_lock for another open of a store this
+ * process already has open: the lock file is looked at, not opened (see
+ * open_lock). */
+static lk_status recheck(const char *path, const char *lockpath, int read_only)
+{
+    int fd;
+    struct stat st;
+    lk_status rc = open_data(path, read_only, 0, &fd, &st);
     if (rc != LK_OK)
         return rc;
+    close(fd);
+    if (lstat(lockpath, &st) != 0)
+        return LK_OK; /* LMDB's own descriptor keeps it; a read-only fs may have none */
+    if (S_ISLNK(st.st_mode))
+        return symlink_refused(lockpath, "lock file");
+    return lk_store_check_owner_mode("lmdb store", lockpath, "lock file", &st);
+}
 
-    lm_handle *h = calloc(1, sizeof *h);
-    if (h == NULL || (h->path = strdup(conf->path)) == NULL) {
-        free(h);
-        return lk_seterr(LK_ERR_NOMEM, "out of memory opening lmdb store %s", conf->path);
+/* ------------------------------------------------------------ the env */
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Does the lock file describe this data file? Its current txn id must be
+ * the data file's newest meta. A data file replaced while another process
+ * kept the lock file open leaves it describing the old file: LMDB would
+ * pick a meta page by the old file's txn id and could read an older
+ * snapshot of the new one (a key it disables, still active). A lock file
+ * nobody had open is reinitialised from the data file by mdb_env_open, so
+ * this only trips while such processes remain.
+ *
+ * The meta page is written before the lock file's id is updated, so during
+ * a commit the file is briefly one ahead (for as long as the meta page's
+ * sync takes): wait that out, up to a second; behind the lock file, or one
+ * ahead for longer, is another file. */
+static bool lock_matches_data(MDB_env *env)
+{
+    int64_t deadline = mono_ms() + 1000;
+    for (;;) {
+        MDB_txn *t;
+        MDB_envinfo info;
+        if (mdb_txn_begin(env, NULL, MDB_RDONLY, &t) != 0)
+            return true; /* the caller's next txn reports the cause */
+        size_t id = mdb_txn_id(t);
+        int rc = mdb_env_info(env, &info);
+        mdb_txn_abort(t);
+        if (rc != 0 || info.me_last_txnid == id)
+            return true;
+        if (info.me_last_txnid < id || mono_ms() > deadline)
+            return false;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
     }
-    h->read_only = conf->read_only;
-    h->pid = getpid();
-    atomic_init(&h->wtxn, NULL);
-    if (pthread_mutex_init(&h->pool_lock, NULL) != 0) {
-        free(h->path);
-        free(h);
-        return lk_seterr(LK_ERR_INTERNAL, "lmdb store %s: cannot create a mutex", conf->path);
+}
+
+static void env_close(lm_handle *h)
+{
+    for (size_t i = 0; i < h->npool; i++)
+        mdb_txn_abort(h->pool[i]);
+    h->npool = 0;
+    if (h->env != NULL)
+        mdb_env_close(h->env);
+    h->env = NULL;
+    /* after mdb_env_close: see open_lock */
+    if (h->lock_fd >= 0)
+        close(h->lock_fd);
+    h->lock_fd = -1;
+}
+
+/* Open h->path into h->env (which is NULL). */
+static lk_status env_open(lm_handle *h, int create)
+{
+    int data_fd = -1;
+    struct stat dst, lst;
+    lk_status rc = open_data(h->path, h->read_only, create, &data_fd, &dst);
+    if (rc != LK_OK)
+        return rc;
+    if ((rc = open_lock(h->path, h->lockpath, h->read_only, &h->lock_fd, &lst)) != LK_OK)
+        goto fail;
+    if (h->lock_fd >= 0) {
+        h->lock_dev = lst.st_dev;
+        h->lock_ino = lst.st_ino;
     }
 
     int mrc = mdb_env_create(&h->env);
     if (mrc != 0) {
-        rc = lm_err(h->path, mrc, "cannot create environment");
         h->env = NULL;
+        rc = lm_err(h->path, mrc, "cannot create environment");
         goto fail;
     }
     mdb_env_set_userctx(h->env, h);
-    if ((mrc = mdb_env_set_mapsize(h->env, (size_t)map_size)) != 0) {
+    if ((mrc = mdb_env_set_mapsize(h->env, (size_t)h->map_size)) != 0) {
         rc = lm_err(h->path, mrc, "cannot set map size");
+        goto fail;
+    }
+    if ((mrc = mdb_env_set_maxreaders(h->env, LM_MAX_READERS)) != 0) {
+        rc = lm_err(h->path, mrc, "cannot set the reader limit");
         goto fail;
     }
     unsigned flags = MDB_NOSUBDIR | MDB_NOTLS | (h->read_only ? MDB_RDONLY : 0);
@@ -251,23 +414,35 @@ static lk_status lm_open_env(const lk_backend_conf *conf, void **handle)
         goto fail;
     }
 
-    /* Check again what was actually opened: the file may have been
-     * swapped between the stat and the open. */
+    /* LMDB opened the paths again itself: it must have got the files
+     * checked above (only their owner or root could have swapped them, the
+     * directory being safe; this catches that too). */
     int fd;
-    struct stat st;
+    struct stat st, lnow;
     if (mdb_env_get_fd(h->env, &fd) != 0 || fstat(fd, &st) != 0) {
         rc = lk_seterr(LK_ERR_STORE, "lmdb store %s: cannot stat the open file", h->path);
         goto fail;
     }
+    if (st.st_dev != dst.st_dev || st.st_ino != dst.st_ino ||
+        (h->lock_fd >= 0 && (lstat(h->lockpath, &lnow) != 0 || lnow.st_dev != lst.st_dev ||
+                             lnow.st_ino != lst.st_ino))) {
+        rc = lk_seterr(LK_ERR_STORE_PERM, "lmdb store %s: the file was replaced while it was being opened; refusing it",
+                       h->path);
+        goto fail;
+    }
     if ((rc = lk_store_check_owner_mode("lmdb store", h->path, "file", &st)) != LK_OK)
         goto fail;
+    close(data_fd);
+    data_fd = -1;
     /* A store cut short (a copy that ran out of space, a bad restore) still
      * opens, and the first touch of a page past the end of the file kills
      * the process with SIGBUS. Writers only ever grow the file before a
-     * meta page points past it, so pages beyond the file mean damage. */
+     * meta page points past it, so pages beyond the file mean damage. The
+     * size is taken after the meta is read: st is older, and a commit since
+     * may have grown the file (test_fork saw a sound store refused so). */
     MDB_envinfo info;
     MDB_stat mst;
-    if (mdb_env_info(h->env, &info) == 0 && mdb_env_stat(h->env, &mst) == 0 &&
+    if (mdb_env_info(h->env, &info) == 0 && mdb_env_stat(h->env, &mst) == 0 && fstat(fd, &st) == 0 &&
         ((uint64_t)info.me_last_pgno + 1) * mst.ms_psize > (uint64_t)st.st_size) {
         rc = lk_seterr(LK_ERR_STORE, "lmdb store %s is truncated: %lld bytes, but its pages reach %llu bytes", h->path,
                        (long long)st.st_size, ((unsigned long long)info.me_last_pgno + 1) * mst.ms_psize);
@@ -275,6 +450,18 @@ static lk_status lm_open_env(const lk_backend_conf *conf, void **handle)
     }
     h->dev = st.st_dev;
     h->ino = st.st_ino;
+    /* Free reader slots left by crashed processes: they would pin old pages
+     * and grow the file, and fill the table. */
+    int dead;
+    (void)mdb_reader_check(h->env, &dead);
+    if (!lock_matches_data(h->env)) {
+        rc = lk_seterr(LK_ERR_STORE,
+                       "lmdb store %s does not match its lock file %s: the store file was replaced while another "
+                       "process had it open; refusing to read it until every process using the store has "
+                       "reopened it (restart them if they stay idle)",
+                       h->path, h->lockpath);
+        goto fail;
+    }
 
     MDB_txn *t;
     if ((mrc = mdb_txn_begin(h->env, NULL, MDB_RDONLY, &t)) != 0) {
@@ -291,19 +478,93 @@ static lk_status lm_open_env(const lk_backend_conf *conf, void **handle)
         goto fail;
     }
     h->max_key = mdb_env_get_maxkeysize(h->env);
-    /* Free reader slots left by crashed processes: they would pin old pages
-     * and grow the file. Best effort. */
-    int dead;
-    (void)mdb_reader_check(h->env, &dead);
-    *handle = h;
     return LK_OK;
 
 fail:
-    if (h->env != NULL)
-        mdb_env_close(h->env);
-    pthread_mutex_destroy(&h->pool_lock);
+    if (data_fd >= 0)
+        close(data_fd);
+    env_close(h);
+    return rc;
+}
+
+static void handle_free(lm_handle *h)
+{
+    pthread_mutex_destroy(&h->write_lock);
+    pthread_cond_destroy(&h->changed);
+    pthread_mutex_destroy(&h->lock);
     free(h->path);
+    free(h->lockpath);
     free(h);
+}
+
+static lk_status lm_open_env(const lk_backend_conf *conf, lm_handle **out)
+{
+    uint64_t map_size = conf->map_size ? conf->map_size : LM_DEFAULT_MAP_SIZE;
+    if (map_size > SIZE_MAX)
+        return lk_seterr(LK_ERR_PARAM, "lmdb store %s: map size %llu does not fit in the address space", conf->path,
+                         (unsigned long long)map_size);
+    lm_handle *h = calloc(1, sizeof *h);
+    size_t plen = strlen(conf->path);
+    if (h == NULL || (h->path = strdup(conf->path)) == NULL || (h->lockpath = malloc(plen + sizeof "-lock")) == NULL) {
+        if (h != NULL)
+            free(h->path);
+        free(h);
+        return lk_seterr(LK_ERR_NOMEM, "out of memory opening lmdb store %s", conf->path);
+    }
+    memcpy(h->lockpath, conf->path, plen);
+    memcpy(h->lockpath + plen, "-lock", sizeof "-lock");
+    h->read_only = conf->read_only;
+    h->map_size = map_size;
+    h->pid = getpid();
+    h->lock_fd = -1;
+    atomic_init(&h->wtxn, NULL);
+    if (pthread_mutex_init(&h->lock, NULL) != 0 || pthread_cond_init(&h->changed, NULL) != 0 ||
+        pthread_mutex_init(&h->write_lock, NULL) != 0) {
+        free(h->path);
+        free(h->lockpath);
+        free(h);
+        return lk_seterr(LK_ERR_INTERNAL, "lmdb store %s: cannot create a mutex", conf->path);
+    }
+    lk_status rc = env_open(h, conf->create);
+    if (rc != LK_OK) {
+        handle_free(h);
+        return rc;
+    }
+    *out = h;
+    return LK_OK;
+}
+
+static lk_status lm_open(const lk_backend_conf *conf, void **handle)
+{
+    if (conf == NULL || conf->path == NULL || conf->path[0] == '\0' || handle == NULL)
+        return lk_seterr(LK_ERR_PARAM, "lmdb store: no store path given");
+    *handle = NULL;
+    size_t plen = strlen(conf->path);
+    char *lockpath = malloc(plen + sizeof "-lock");
+    if (lockpath == NULL)
+        return lk_seterr(LK_ERR_NOMEM, "out of memory opening lmdb store %s", conf->path);
+    memcpy(lockpath, conf->path, plen);
+    memcpy(lockpath + plen, "-lock", sizeof "-lock");
+    pthread_once(&fork_handler_once, register_fork_handler);
+    pthread_mutex_lock(&registry_lock);
+    lm_handle *h = registry_find(conf->path, lockpath);
+    lk_status rc = LK_OK;
+    if (h != NULL && h->read_only && !conf->read_only) {
+        rc = lk_seterr(LK_ERR_STORE_PERM, "lmdb store %s is already open read-only in this process", conf->path);
+    } else if (h != NULL) {
+        /* the permission checks still apply to every open */
+        if ((rc = recheck(conf->path, lockpath, conf->read_only)) == LK_OK) {
+            h->refs++;
+            *handle = h;
+        }
+    } else if ((rc = lm_open_env(conf, &h)) == LK_OK) {
+        h->refs = 1;
+        h->next = registry;
+        registry = h;
+        *handle = h;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    free(lockpath);
     return rc;
 }
 
@@ -319,25 +580,106 @@ static void lm_close(void *handle)
     }
     if (h->pid != getpid()) {
         /* Inherited across fork(). LMDB forbids using the env in the child,
-         * and closing it is worse: close() of its lock-file descriptor drops
-         * every fcntl lock this process holds on PATH-lock (those of the
-         * child's new env too), and when no other process holds one,
+         * and closing it is worse: close() of its lock-file descriptors
+         * drops every fcntl lock this process holds on PATH-lock (those of
+         * the child's new env too), and when no other process holds one,
          * mdb_env_close() believes it is the last user and destroys the
          * shared mutexes under the child's new env. So the env, its
          * descriptors and parked txns are deliberately abandoned (once per
-         * fork); it stays on the registry list, where its pid keeps it from
-         * ever being matched again. */
+         * fork); the child's registry never lists it (registry_after_fork). */
         pthread_mutex_unlock(&registry_lock);
         return;
     }
     registry_unlink(h);
     pthread_mutex_unlock(&registry_lock);
-    for (size_t i = 0; i < h->npool; i++)
-        mdb_txn_abort(h->pool[i]);
-    mdb_env_close(h->env);
-    pthread_mutex_destroy(&h->pool_lock);
-    free(h->path);
-    free(h);
+    env_close(h);
+    handle_free(h);
+}
+
+/* ------------------------------------------------------------ txn entry and exit */
+
+/* Close the env and open the file the path now names; h->lock held. Waits
+ * for the txns in flight (a thread must not begin a txn while it holds
+ * another on the same store, or this would wait for itself: the core never
+ * does). The old env is closed before the new one opens: two envs on one
+ * lock file in one process break LMDB's locking (see the registry). */
+static lk_status reopen_locked(lm_handle *h)
+{
+    h->reopening = true;
+    while (h->active > 0)
+        pthread_cond_wait(&h->changed, &h->lock);
+    env_close(h);
+    lk_status rc = env_open(h, 0);
+    h->reopens++;
+    h->reopening = false;
+    pthread_cond_broadcast(&h->changed);
+    return rc;
+}
+
+static int64_t coarse_ms(void)
+{
+    struct timespec ts;
+#ifdef CLOCK_MONOTONIC_COARSE
+    if (clock_gettime(CLOCK_MONOTONIC_COARSE, &ts) != 0)
+#endif
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Start using h's env for one txn (*parked: a parked read txn, if any).
+ * Notices a store file that was replaced and switches to the new one: on
+ * every write, and on a read once the coarse clock has moved (see the top). */
+static lk_status enter(lm_handle *h, MDB_txn **parked)
+{
+    struct stat st;
+    int64_t now = coarse_ms();
+    bool look = parked == NULL || now != atomic_load_explicit(&h->checked_ms, memory_order_relaxed);
+    int stat_errno = !look || lstat(h->path, &st) == 0 ? 0 : errno;
+    pthread_mutex_lock(&h->lock);
+    while (h->reopening)
+        pthread_cond_wait(&h->changed, &h->lock);
+    lk_status rc = LK_OK;
+    if (!look) {
+        if (h->env == NULL) /* a failed reopen: the next begin retries */
+            rc = reopen_locked(h);
+    } else if (stat_errno == ENOENT)
+        rc = lk_seterr(LK_ERR_STORE, "lmdb store %s was removed", h->path);
+    else if (stat_errno != 0)
+        rc = lk_seterr(lm_status(stat_errno), "cannot stat lmdb store %s: %s", h->path, strerror(stat_errno));
+    else if (h->env == NULL || st.st_dev != h->dev || st.st_ino != h->ino)
+        rc = reopen_locked(h);
+    if (rc == LK_OK && look)
+        atomic_store_explicit(&h->checked_ms, now, memory_order_relaxed);
+    if (rc == LK_OK) {
+        h->active++;
+        if (parked != NULL)
+            *parked = h->npool > 0 ? h->pool[--h->npool] : NULL;
+    }
+    pthread_mutex_unlock(&h->lock);
+    return rc;
+}
+
+/* Done with a txn (t: a finished read txn, already reset, or NULL). It is
+ * parked only while other txns are in flight; the last one out releases
+ * every parked txn, so an idle process holds no reader slot. */
+static void leave(lm_handle *h, MDB_txn *t)
+{
+    pthread_mutex_lock(&h->lock);
+    h->active--;
+    if (t != NULL && h->active > 0 && h->npool < LM_POOL_MAX) {
+        h->pool[h->npool++] = t;
+        t = NULL;
+    }
+    if (h->active == 0) {
+        for (size_t i = 0; i < h->npool; i++)
+            mdb_txn_abort(h->pool[i]);
+        h->npool = 0;
+        if (h->reopening)
+            pthread_cond_broadcast(&h->changed);
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (t != NULL)
+        mdb_txn_abort(t); /* frees its reader slot (MDB_NOTLS) */
 }
 
 /* LMDB 0.9 race: a reader delayed between reading the current txn id N and
@@ -359,27 +701,99 @@ static int settle_snapshot(lm_handle *h, MDB_txn *t)
     return 0;
 }
 
+/* ------------------------------------------------------------ the writer guard
+ *
+ * LMDB serialises writers with a robust process-shared pthread mutex in the
+ * lock file. Waiting on it across processes proved unreliable: under load,
+ * forked hosts (test_fork) were left asleep for ever on a writer mutex whose
+ * word read free or held without waiters, and a FUTEX_WAKE sent from outside
+ * set them all going again, so their wake-up had been lost, not withheld.
+ * So no latchkey thread waits on it: a writer first takes write_lock
+ * (its process's other threads) and then a POSIX record lock on one byte of
+ * the lock file (other processes), and only then asks LMDB, whose mutex is
+ * by then free (unless a program outside latchkey, mdb_copy say, holds it).
+ * The kernel wakes every waiter of a record lock on its release, drops it
+ * when its process dies, and a fork() does not pass it on. The byte lies
+ * far past LMDB's own record locks (byte 0, and one byte per reader pid).
+ * A process holds all its record locks on the file together: closing any
+ * descriptor of it drops them (see open_lock), which only env_close does,
+ * with no txn in flight. LMDB's reader-table mutex is left as it is: it is
+ * held for a few instructions while a read txn claims a slot, and guarding
+ * it would cost two system calls per verify. */
+#define WRITE_GUARD_BYTE ((off_t)1 << 40)
+
+static void write_guard_set(lm_handle *h, short type)
+{
+    if (h->lock_fd < 0)
+        return; /* no lock file (read-only filesystem): nothing writes */
+    struct flock fl = {.l_type = type, .l_whence = SEEK_SET, .l_start = WRITE_GUARD_BYTE, .l_len = 1};
+    for (;;) {
+        if (fcntl(h->lock_fd, type == F_UNLCK ? F_SETLK : F_SETLKW, &fl) == 0 || errno == EBADF || errno == ENOLCK ||
+            errno == EINVAL)
+            return; /* without the guard, LMDB's own mutex still excludes */
+        if (errno == EDEADLK) {
+            /* The kernel's deadlock check sees processes, not threads: one
+             * of ours waiting on a process that waits on another of ours.
+             * No thread holding this lock waits for anything: try again. */
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+        /* EINTR: a signal; wait on */
+    }
+}
+
+static void write_guard_take(lm_handle *h)
+{
+    pthread_mutex_lock(&h->write_lock);
+    write_guard_set(h, F_WRLCK);
+}
+
+static void write_guard_drop(lm_handle *h)
+{
+    write_guard_set(h, F_UNLCK);
+    pthread_mutex_unlock(&h->write_lock);
+}
+
+/* A new read txn. A full reader table is first cleared of slots left by
+ * dead processes (mdb_reader_check) and tried once more. */
+static int begin_read(lm_handle *h, MDB_txn **t)
+{
+    int rc = mdb_txn_begin(h->env, NULL, MDB_RDONLY, t);
+    if (rc == MDB_READERS_FULL) {
+        int dead;
+        if (mdb_reader_check(h->env, &dead) == 0 && dead > 0)
+            rc = mdb_txn_begin(h->env, NULL, MDB_RDONLY, t);
+    }
+    return rc;
+}
+
 static lk_status lm_begin(void *handle, int write, void **txn)
 {
     lm_handle *h = handle;
     MDB_txn *t = NULL;
+    lk_status st;
     int rc;
     if (write) {
         if (h->read_only)
             return lk_seterr(LK_ERR_STORE_PERM,
                          "lmdb store %s is open read-only: this process cannot write it (read-only filesystem or file)",
                          h->path);
+        if ((st = enter(h, NULL)) != LK_OK)
+            return st;
         /* Blocks while another thread or process writes. */
-        if ((rc = mdb_txn_begin(h->env, NULL, 0, &t)) != 0)
-            return lm_err(h->path, rc, "cannot begin a write transaction");
+        write_guard_take(h);
+        if ((rc = mdb_txn_begin(h->env, NULL, 0, &t)) != 0) {
+            st = lm_err(h->path, rc, "cannot begin a write transaction");
+            write_guard_drop(h);
+            leave(h, NULL);
+            return st;
+        }
         atomic_store(&h->wtxn, t);
         *txn = t;
         return LK_OK;
     }
-    pthread_mutex_lock(&h->pool_lock);
-    if (h->npool > 0)
-        t = h->pool[--h->npool];
-    pthread_mutex_unlock(&h->pool_lock);
+    if ((st = enter(h, &t)) != LK_OK)
+        return st;
     if (t != NULL) {
         if (mdb_txn_renew(t) == 0 && settle_snapshot(h, t) == 0) {
             *txn = t;
@@ -388,28 +802,22 @@ static lk_status lm_begin(void *handle, int write, void **txn)
         mdb_txn_abort(t); /* a fresh txn below reports the cause, if any */
         t = NULL;
     }
-    if ((rc = mdb_txn_begin(h->env, NULL, MDB_RDONLY, &t)) != 0)
-        return lm_err(h->path, rc, "cannot begin a read transaction");
-    if ((rc = settle_snapshot(h, t)) != 0) {
+    if ((rc = begin_read(h, &t)) == 0 && (rc = settle_snapshot(h, t)) != 0)
         mdb_txn_abort(t);
-        return lm_err(h->path, rc, "cannot begin a read transaction");
+    if (rc != 0) {
+        st = lm_err(h->path, rc, "cannot begin a read transaction");
+        leave(h, NULL);
+        return st;
     }
     *txn = t;
     return LK_OK;
 }
 
-/* End a read txn: park it for the next begin, or free it if the pool is full. */
+/* End a read txn: reset (its snapshot released), then parked or freed. */
 static void end_read(lm_handle *h, MDB_txn *t)
 {
     mdb_txn_reset(t);
-    pthread_mutex_lock(&h->pool_lock);
-    if (h->npool < LM_POOL_MAX) {
-        h->pool[h->npool++] = t;
-        t = NULL;
-    }
-    pthread_mutex_unlock(&h->pool_lock);
-    if (t != NULL)
-        mdb_txn_abort(t);
+    leave(h, t);
 }
 
 static bool is_write(lm_handle *h, MDB_txn *t)
@@ -437,6 +845,8 @@ static lk_status lm_commit(void *txn)
     }
     atomic_store(&h->wtxn, NULL);
     int rc = mdb_txn_commit(t); /* frees t, also on failure */
+    write_guard_drop(h);
+    leave(h, NULL);
     if (rc == EIO && disk_full(h->path))
         return lk_seterr(LK_ERR_STORE_FULL, "lmdb store %s: commit failed: the disk is full (nothing was changed)",
                          h->path);
@@ -457,6 +867,8 @@ static void lm_abort(void *txn)
     }
     atomic_store(&h->wtxn, NULL);
     mdb_txn_abort(t);
+    write_guard_drop(h);
+    leave(h, NULL);
 }
 
 static lk_status lm_get(void *txn, const char *key, size_t klen, const char **val, size_t *vlen)
@@ -535,6 +947,30 @@ static lk_status lm_scan(void *txn, const char *prefix, size_t plen, lk_scan_fn 
     return LK_OK;
 }
 
+/* The newest committed txn id, from the lock file's shared memory (every
+ * process's commits): no txn, no system call, except the look at the path
+ * for a replaced file once per coarse clock tick, as a txn begin makes. */
+static lk_status lm_change_token(void *handle, uint64_t *epoch, uint64_t *token)
+{
+    lm_handle *h = handle;
+    MDB_envinfo info;
+    if (coarse_ms() != atomic_load_explicit(&h->checked_ms, memory_order_relaxed)) {
+        MDB_txn *t = NULL;
+        lk_status st = enter(h, &t); /* looks, and switches to a new file */
+        if (st != LK_OK)
+            return st;
+        leave(h, t); /* a parked txn is already reset: back to the pool */
+    }
+    pthread_mutex_lock(&h->lock);
+    int rc = h->env != NULL && !h->reopening ? mdb_env_info(h->env, &info) : EAGAIN;
+    *epoch = h->reopens;
+    pthread_mutex_unlock(&h->lock);
+    if (rc != 0)
+        return lk_seterr(LK_ERR_STORE, "lmdb store %s is being reopened", h->path);
+    *token = (uint64_t)info.me_last_txnid;
+    return LK_OK;
+}
+
 const lk_backend_ops lk_backend_lmdb = {
     .name = "lmdb",
     .open = lm_open,
@@ -546,4 +982,5 @@ const lk_backend_ops lk_backend_lmdb = {
     .put = lm_put,
     .del = lm_del,
     .scan = lm_scan,
+    .change_token = lm_change_token,
 };

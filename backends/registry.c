@@ -7,6 +7,9 @@
 static const lk_backend_ops *const backends[] = {
     &lk_backend_lmdb,
     &lk_backend_flatfile,
+#ifdef HAVE_POSTGRESQL
+    &lk_backend_postgresql,
+#endif
 };
 
 const lk_backend_ops *lk_backend_find(const char *name)

@@ -97,12 +97,32 @@ typedef struct bench_pam_result {
     double p50_us, p99_us;
 } bench_pam_result;
 
-/* Parent: build the services (pam_latchkey, pam_userdb with the same
- * credentials, pam_permit for libpam's own cost) in dir, run the child under
- * pam_wrapper, fill res[0..3). */
-int bench_pam_run(const char *dir, const char *module, const char *config, const bench_cred *creds, size_t n,
-                  double seconds, bench_pam_result res[3], char *why, size_t whysz);
-/* Child entry (argv after --pam-child). */
+/* The services measured, in this order (bench_pam_services names them):
+ * in one long-lived process, pam_latchkey config= (in-process), socket=
+ * (through latchkeyd), pam_userdb, pam_permit; then a fresh process per
+ * login (fork + exec, as a forking host re-executes) for config=, socket=
+ * and pam_permit. */
+enum {
+    BENCH_PAM_LK,
+    BENCH_PAM_USERDB,
+    BENCH_PAM_PERMIT,
+    BENCH_PAM_LKD,
+    BENCH_PAM_LK_FRESH,
+    BENCH_PAM_LKD_FRESH,
+    BENCH_PAM_PERMIT_FRESH,
+    BENCH_PAM_NSERVICES
+};
+extern const char *const bench_pam_services[BENCH_PAM_NSERVICES];
+
+/* Parent: build the services in dir (the socket= ones only when socket is
+ * not NULL: latchkeyd already listens there), run the child under
+ * pam_wrapper, fill res (calls 0: not measured). */
+int bench_pam_run(const char *dir, const char *module, const char *config, const char *socket,
+                  const bench_cred *creds, size_t n, double seconds, bench_pam_result res[BENCH_PAM_NSERVICES],
+                  char *why, size_t whysz);
+/* Child entries (argv after --pam-child; after --pam-once: SERVICE USER,
+ * the password on stdin, exit 0 when PAM says yes). */
 int bench_pam_child(int argc, char **argv);
+int bench_pam_once(int argc, char **argv);
 
 #endif

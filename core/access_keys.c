@@ -25,18 +25,24 @@ typedef struct ak_rec {
 
 static lk_status decode_ak(const char *id, const char *v, size_t vl, ak_rec *out)
 {
-    const char *f;
-    size_t fl;
+    /* one pass over the record (this runs on every verify) */
+    static const char *const names[] = {"uin", "status", "created", "hash", "expires"};
+    const char *f[5];
+    size_t fl[5];
     uint64_t status;
 
     memset(out, 0, sizeof *out);
-    if (!lk_rec_find(v, vl, "uin", &f, &fl) || !lk_rec_parse_u64(f, fl, &out->info.uin) ||
-        !lk_rec_find(v, vl, "status", &f, &fl) || !lk_rec_parse_u64(f, fl, &status) || status > 1 ||
-        !lk_rec_find(v, vl, "created", &f, &fl) || !lk_rec_parse_i64(f, fl, &out->info.create_time) ||
-        !lk_rec_find(v, vl, "hash", &f, &fl) || !lk_rec_unescape(f, fl, out->hash, sizeof out->hash))
+    uint32_t found = lk_rec_find_many(v, vl, names, 5, f, fl);
+    if ((found & 0xf) != 0xf || !lk_rec_parse_u64(f[0], fl[0], &out->info.uin) ||
+        !lk_rec_parse_u64(f[1], fl[1], &status) || status > 1 ||
+        !lk_rec_parse_i64(f[2], fl[2], &out->info.create_time) ||
+        !lk_rec_unescape(f[3], fl[3], out->hash, sizeof out->hash) ||
+        ((found & 0x10) && (!lk_rec_parse_i64(f[4], fl[4], &out->info.expire_time) || out->info.expire_time < 0)))
         return lk_seterr(LK_ERR_STORE, "corrupt access key record %s", id);
     out->info.status = (lk_key_status)status;
-    snprintf(out->info.secret_id, sizeof out->info.secret_id, "%s", id);
+    size_t il = strnlen(id, sizeof out->info.secret_id - 1);
+    memcpy(out->info.secret_id, id, il);
+    out->info.secret_id[il] = '\0';
     return LK_OK;
 }
 
@@ -49,6 +55,8 @@ static lk_status put_ak(lk_txn *txn, const ak_rec *r)
     lk_rec_add_u64(&rec, "status", (uint64_t)r->info.status);
     lk_rec_add_i64(&rec, "created", r->info.create_time);
     lk_rec_add(&rec, "hash", r->hash);
+    if (r->info.expire_time != 0) /* absent means never: records of older versions load unchanged */
+        lk_rec_add_i64(&rec, "expires", r->info.expire_time);
     lk_key_ak(key, r->info.secret_id);
     lk_status st = lk_txn_put(txn, key, &rec);
     lk_rec_free(&rec);
@@ -84,17 +92,76 @@ static lk_status load_ak(lk_txn *txn, const char *secret_id, uint64_t owner_uin,
     return LK_OK;
 }
 
+/* A new pair for uin, inside the open write txn: the limit, a unique id, the
+ * record and its index. r holds the hash and the fields; gets the id. */
+static lk_status insert_new_ak(lk_ctx *ctx, lk_txn *txn, ak_rec *r)
+{
+    char key[LK_KEYBUF];
+    size_t count;
+    uint64_t uin = r->info.uin;
+    lk_key_ak_index(key, uin, "");
+    lk_status st = lk_txn_count(txn, key, &count);
+    if (st != LK_OK)
+        return st;
+    if (count >= ctx->cfg.keys_per_user)
+        return lk_seterr(LK_ERR_KEY_OVER_LIMIT, "user %" PRIu64 " already has %zu access key(s); the limit is %u", uin,
+                         count, ctx->cfg.keys_per_user);
+    for (int tries = 0;; tries++) { /* 155 bits of id: a collision means a broken RNG */
+        const char *v;
+        size_t vl;
+        lk_keyfmt_new_secret_id(r->info.secret_id);
+        lk_key_ak(key, r->info.secret_id);
+        st = lk_txn_get(txn, key, &v, &vl);
+        if (st == LK_ERR_NOT_FOUND)
+            break;
+        if (st != LK_OK)
+            return st;
+        if (tries == 3)
+            return lk_seterr(LK_ERR_INTERNAL, "could not generate a unique SecretId");
+    }
+    if ((st = put_ak(txn, r)) != LK_OK)
+        return st;
+    lk_key_ak_index(key, uin, r->info.secret_id);
+    return lk_txn_put_raw(txn, key, "", 0);
+}
+
+/* A fresh SecretKey and its hash (outside any write txn: Argon2id is slow
+ * and the writer lock is shared). */
+static lk_status new_secret_key(lk_ctx *ctx, ak_rec *r, lk_secret **out)
+{
+    lk_secret *sk = lk_secret_new(LK_SECRET_KEY_LEN);
+    *out = NULL;
+    if (sk == NULL)
+        return lk_seterr(LK_ERR_NOMEM, "out of guarded memory for the SecretKey");
+    lk_keyfmt_new_secret_key(sk->str);
+    lk_status st = lk_hash_secret(&ctx->cfg, sk->str, sk->len, r->hash, sizeof r->hash);
+    if (st != LK_OK) {
+        lk_secret_free(sk);
+        return st;
+    }
+    *out = sk;
+    return LK_OK;
+}
+
 lk_status lk_key_create(lk_ctx *ctx, uint64_t uin, lk_access_key *out, lk_secret **secret_key)
 {
+    return lk_key_create_expiring(ctx, uin, 0, out, secret_key);
+}
+
+lk_status lk_key_create_expiring(lk_ctx *ctx, uint64_t uin, int64_t expire_time, lk_access_key *out,
+                                 lk_secret **secret_key)
+{
+    LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     lk_user user;
     ak_rec r;
-    char key[LK_KEYBUF];
-    size_t count;
 
     *secret_key = NULL;
     if (!lk_uin_ok(uin))
         return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range", uin);
+    lk_status st0 = lk_expiry_check_new(ctx, expire_time);
+    if (st0 != LK_OK)
+        return st0;
 
     /* Cheap checks first so a refused create costs no Argon2id. */
     lk_status st = lk_txn_begin(ctx, false, &txn);
@@ -105,50 +172,24 @@ lk_status lk_key_create(lk_ctx *ctx, uint64_t uin, lk_access_key *out, lk_secret
     if (st != LK_OK)
         return st;
 
-    lk_secret *sk = lk_secret_new(LK_SECRET_KEY_LEN);
-    if (sk == NULL)
-        return lk_seterr(LK_ERR_NOMEM, "out of guarded memory for the SecretKey");
-    lk_keyfmt_new_secret_key(sk->str);
+    lk_secret *sk;
     memset(&r, 0, sizeof r);
-    /* Hash outside the write transaction: Argon2id is slow and the writer lock is shared. */
-    if ((st = lk_hash_secret(&ctx->cfg, sk->str, sk->len, r.hash, sizeof r.hash)) != LK_OK)
-        goto fail;
+    if ((st = new_secret_key(ctx, &r, &sk)) != LK_OK)
+        return st;
     r.info.uin = uin;
     r.info.status = LK_KEY_ACTIVE;
     r.info.create_time = lk_now(ctx);
+    r.info.expire_time = expire_time;
 
     if ((st = lk_txn_begin(ctx, true, &txn)) != LK_OK)
         goto fail;
     /* Re-check inside the write txn: another process may have changed things. */
     if ((st = lk_user_load(&txn, uin, &user)) != LK_OK)
         goto abort;
-    lk_key_ak_index(key, uin, "");
-    if ((st = lk_txn_count(&txn, key, &count)) != LK_OK)
+    if ((st = insert_new_ak(ctx, &txn, &r)) != LK_OK)
         goto abort;
-    if (count >= ctx->cfg.keys_per_user) {
-        st = lk_seterr(LK_ERR_KEY_OVER_LIMIT, "user %" PRIu64 " already has %zu access key(s); the limit is %u", uin,
-                       count, ctx->cfg.keys_per_user);
-        goto abort;
-    }
-    for (int tries = 0;; tries++) { /* 155 bits of id: a collision means a broken RNG */
-        const char *v;
-        size_t vl;
-        lk_keyfmt_new_secret_id(r.info.secret_id);
-        lk_key_ak(key, r.info.secret_id);
-        st = lk_txn_get(&txn, key, &v, &vl);
-        if (st == LK_ERR_NOT_FOUND)
-            break;
-        if (st != LK_OK)
-            goto abort;
-        if (tries == 3) {
-            st = lk_seterr(LK_ERR_INTERNAL, "could not generate a unique SecretId");
-            goto abort;
-        }
-    }
-    if ((st = put_ak(&txn, &r)) != LK_OK)
-        goto abort;
-    lk_key_ak_index(key, uin, r.info.secret_id);
-    if ((st = lk_txn_put_raw(&txn, key, "", 0)) != LK_OK)
+    if ((st = lk_audit(ctx, &txn, "key.create", r.info.secret_id, uin, "expires=%lld",
+                       (long long)expire_time)) != LK_OK)
         goto abort;
     if ((st = lk_txn_commit(&txn)) != LK_OK)
         goto fail;
@@ -165,6 +206,8 @@ fail:
 
 lk_status lk_key_get(lk_ctx *ctx, const char *secret_id, lk_access_key *out)
 {
+    if (ctx != NULL && ctx->remote_ops != NULL)
+        return ctx->remote_ops->key_get(ctx->remote, secret_id, out);
     lk_txn txn;
     ak_rec r;
     lk_status st = check_secret_id(secret_id);
@@ -218,6 +261,7 @@ static int list_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl
 
 lk_status lk_key_list(lk_ctx *ctx, uint64_t uin, lk_access_key **out, size_t *count)
 {
+    LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     lk_user user;
     char prefix[LK_KEYBUF];
@@ -252,6 +296,7 @@ out:
 
 lk_status lk_key_set_status(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin, lk_key_status status)
 {
+    LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     ak_rec r;
     lk_status st = check_secret_id(secret_id);
@@ -270,6 +315,9 @@ lk_status lk_key_set_status(lk_ctx *ctx, const char *secret_id, uint64_t owner_u
     r.info.status = status;
     if ((st = put_ak(&txn, &r)) != LK_OK)
         goto abort;
+    if ((st = lk_audit(ctx, &txn, status == LK_KEY_ACTIVE ? "key.enable" : "key.disable", secret_id, r.info.uin,
+                       "status=%s", lk_key_status_name(status))) != LK_OK)
+        goto abort;
     st = lk_txn_commit(&txn);
     if (st == LK_OK)
         lk_cache_evict(ctx->cache, secret_id);
@@ -279,8 +327,136 @@ abort:
     return st;
 }
 
+lk_status lk_key_set_expiry(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin, int64_t expire_time)
+{
+    LK_LOCAL_ONLY(ctx);
+    lk_txn txn;
+    ak_rec r;
+    lk_status st = check_secret_id(secret_id);
+    if (st != LK_OK)
+        return st;
+    if (expire_time < 0)
+        return lk_seterr(LK_ERR_PARAM, "expiry %lld is before 1970", (long long)expire_time);
+    if ((st = lk_txn_begin(ctx, true, &txn)) != LK_OK)
+        return st;
+    if ((st = load_ak(&txn, secret_id, owner_uin, &r)) == LK_OK) {
+        r.info.expire_time = expire_time;
+        st = put_ak(&txn, &r);
+    }
+    if (st == LK_OK)
+        st = lk_audit(ctx, &txn, "key.edit", secret_id, r.info.uin, "expires=%lld", (long long)expire_time);
+    sodium_memzero(r.hash, sizeof r.hash);
+    if (st != LK_OK) {
+        lk_txn_abort(&txn);
+        return st;
+    }
+    return lk_txn_commit(&txn);
+}
+
+lk_status lk_key_rotate(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin, int64_t grace_seconds,
+                        int64_t new_expire_time, lk_access_key *out, lk_secret **secret_key)
+{
+    LK_LOCAL_ONLY(ctx);
+    lk_txn txn;
+    ak_rec old, r;
+    lk_secret *sk = NULL;
+    int64_t old_expiry;
+
+    *secret_key = NULL;
+    memset(&old, 0, sizeof old);
+    lk_status st = check_secret_id(secret_id);
+    if (st != LK_OK)
+        return st;
+    if ((st = lk_expiry_check_new(ctx, new_expire_time)) != LK_OK)
+        return st;
+    /* Cheap refusals (no such key, the limit) before the Argon2id. */
+    if ((st = lk_txn_begin(ctx, false, &txn)) != LK_OK)
+        return st;
+    st = load_ak(&txn, secret_id, owner_uin, &old);
+    if (st == LK_OK)
+        st = lk_expiry_after_grace(ctx, old.info.expire_time, grace_seconds, &old_expiry);
+    if (st == LK_OK) {
+        char key[LK_KEYBUF];
+        size_t count;
+        lk_key_ak_index(key, old.info.uin, "");
+        if ((st = lk_txn_count(&txn, key, &count)) == LK_OK && count >= ctx->cfg.keys_per_user)
+            st = lk_seterr(LK_ERR_KEY_OVER_LIMIT,
+                           "user %" PRIu64 " already holds %zu access key(s), the limit (%u): delete one (disable, "
+                           "then delete) before rotating %s",
+                           old.info.uin, count, ctx->cfg.keys_per_user, secret_id);
+    }
+    lk_txn_abort(&txn);
+    if (st != LK_OK)
+        goto out;
+
+    memset(&r, 0, sizeof r);
+    if ((st = new_secret_key(ctx, &r, &sk)) != LK_OK)
+        goto out;
+    r.info.uin = old.info.uin;
+    r.info.status = LK_KEY_ACTIVE;
+    r.info.create_time = lk_now(ctx);
+    r.info.expire_time = new_expire_time;
+    if ((st = lk_txn_begin(ctx, true, &txn)) != LK_OK)
+        goto out;
+    /* Everything again inside the write txn: the key may have changed meanwhile. */
+    if ((st = load_ak(&txn, secret_id, owner_uin, &old)) != LK_OK ||
+        (st = lk_expiry_after_grace(ctx, old.info.expire_time, grace_seconds, &old_expiry)) != LK_OK ||
+        (st = insert_new_ak(ctx, &txn, &r)) != LK_OK) {
+        if (st == LK_ERR_KEY_OVER_LIMIT)
+            st = lk_seterr(st, "user %" PRIu64 " already holds the limit of %u access keys: delete one (disable, "
+                               "then delete) before rotating %s",
+                           old.info.uin, ctx->cfg.keys_per_user, secret_id);
+        lk_txn_abort(&txn);
+        goto out;
+    }
+    old.info.expire_time = old_expiry;
+    if ((st = put_ak(&txn, &old)) != LK_OK ||
+        (st = lk_audit(ctx, &txn, "key.rotate", secret_id, old.info.uin, "expires=%lld new=%s",
+                       (long long)old_expiry, r.info.secret_id)) != LK_OK ||
+        (st = lk_audit(ctx, &txn, "key.create", r.info.secret_id, r.info.uin, "expires=%lld rotated_from=%s",
+                       (long long)new_expire_time, secret_id)) != LK_OK) {
+        lk_txn_abort(&txn);
+        goto out;
+    }
+    if ((st = lk_txn_commit(&txn)) != LK_OK)
+        goto out;
+    if (out)
+        *out = r.info;
+    *secret_key = sk;
+    sk = NULL;
+out:
+    lk_secret_free(sk);
+    sodium_memzero(old.hash, sizeof old.hash);
+    return st;
+}
+
+lk_status lk_key_load(lk_txn *txn, const char *secret_id, lk_access_key *out)
+{
+    ak_rec r;
+    lk_status st = load_ak(txn, secret_id, 0, &r);
+    if (st == LK_OK)
+        *out = r.info;
+    sodium_memzero(r.hash, sizeof r.hash);
+    return st;
+}
+
+lk_status lk_key_disable_in(lk_txn *txn, const char *secret_id, bool *changed)
+{
+    ak_rec r;
+    *changed = false;
+    lk_status st = load_ak(txn, secret_id, 0, &r);
+    if (st == LK_OK && r.info.status == LK_KEY_ACTIVE) {
+        r.info.status = LK_KEY_INACTIVE;
+        st = put_ak(txn, &r);
+        *changed = st == LK_OK;
+    }
+    sodium_memzero(r.hash, sizeof r.hash);
+    return st;
+}
+
 lk_status lk_key_delete(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin)
 {
+    LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     ak_rec r;
     char key[LK_KEYBUF];
@@ -303,6 +479,8 @@ lk_status lk_key_delete(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin)
         goto abort;
     if ((st = lk_records_delete(ctx, &txn, secret_id)) != LK_OK)
         goto abort;
+    if ((st = lk_audit(ctx, &txn, "key.delete", secret_id, r.info.uin, "%s", "")) != LK_OK)
+        goto abort;
     st = lk_txn_commit(&txn);
     if (st == LK_OK)
         lk_cache_evict(ctx->cache, secret_id);
@@ -312,33 +490,44 @@ abort:
     return st;
 }
 
-/* Verification of a pair lives here because it needs the record's layout. */
-lk_status lk_verify_key(lk_ctx *ctx, const char *secret_id, const char *secret_key, size_t secret_len,
-                        const lk_verify_req *req, lk_verify_info *info)
+/* Verification of a pair lives here because it needs the record's layout.
+ * cached_only: stop with LK_ERR_NEEDS_HASH where an Argon2id would run. */
+static lk_status verify_key(lk_ctx *ctx, const char *secret_id, const char *secret_key, size_t secret_len,
+                            const lk_verify_req *req, lk_verify_info *info, bool cached_only)
 {
     lk_txn txn;
     ak_rec r;
+    const char *login = req ? req->login : NULL;
+    bool login_match = true;
 
     if (info)
         memset(info, 0, sizeof *info);
+    lk_cidr client_ip;
+    bool has_ip;
+    lk_status req_st = lk_verify_req_parse(req, &client_ip, &has_ip); /* the caller's error: no lookup, no record */
+    if (req_st != LK_OK)
+        return req_st;
     if (secret_id == NULL || !lk_keyfmt_secret_id_ok(secret_id, strlen(secret_id))) {
         atomic_fetch_add(&ctx->st_early, 1);
-        return lk_seterr(LK_DENY_MALFORMED, "malformed SecretId");
+        return lk_seterr_id(LK_DENY_MALFORMED, "malformed SecretId", "", "");
     }
-    /* A SecretKey that fails its checksum cannot match: no Argon2id, but for a
-     * known key it is a wrong secret, and recorded like one. */
-    bool secret_well_formed = secret_key != NULL && lk_keyfmt_secret_key_ok(secret_key, secret_len);
     lk_status st = lk_txn_begin(ctx, false, &txn);
     if (st != LK_OK)
         return st;
     st = load_ak(&txn, secret_id, 0, &r);
+    if (st == LK_OK && login != NULL)
+        st = lk_login_matches(&txn, r.info.uin, secret_id, login, &login_match);
     lk_txn_abort(&txn);
     if (st == LK_ERR_KEY_NOT_EXIST) {
         atomic_fetch_add(&ctx->st_early, 1);
-        return lk_seterr(LK_DENY_UNKNOWN_KEY, "SecretId %s does not exist", secret_id);
+        return lk_seterr_id(LK_DENY_UNKNOWN_KEY, "SecretId ", secret_id, " does not exist");
     }
     if (st != LK_OK)
         return st;
+    /* A SecretKey that fails its checksum cannot match: no Argon2id, but for a
+     * known key it is a wrong secret, and recorded like one. Checked once
+     * the key is found: an unknown id's reject skips it. */
+    bool secret_well_formed = secret_key != NULL && lk_keyfmt_secret_key_ok(secret_key, secret_len);
     if (info) {
         info->uin = r.info.uin;
         snprintf(info->key_id, sizeof info->key_id, "%s", secret_id);
@@ -349,8 +538,13 @@ lk_status lk_verify_key(lk_ctx *ctx, const char *secret_id, const char *secret_k
         atomic_fetch_add(&ctx->st_early, 1);
         st = lk_seterr(LK_DENY_BAD_SECRET, "malformed SecretKey for %s (bad length, prefix or checksum)", secret_id);
     } else if (lk_cache_check(ctx->cache, secret_id, r.hash, secret_key, secret_len)) {
+        /* A hash to upgrade costs Argon2id: not on latchkeyd's request thread. */
+        if (cached_only && lk_hash_outdated(ctx, r.hash))
+            return lk_seterr(LK_ERR_NEEDS_HASH, "access key %s: the stored hash is to be upgraded", secret_id);
         atomic_fetch_add(&ctx->st_cache_hits, 1);
         st = LK_OK;
+    } else if (cached_only) {
+        return lk_seterr(LK_ERR_NEEDS_HASH, "access key %s: the secret needs an Argon2id verification", secret_id);
     } else {
         atomic_fetch_add(&ctx->st_argon2, 1);
         if (lk_hash_verify(r.hash, secret_key, secret_len)) {
@@ -360,6 +554,31 @@ lk_status lk_verify_key(lk_ctx *ctx, const char *secret_id, const char *secret_k
             st = lk_seterr(LK_DENY_BAD_SECRET, "wrong SecretKey for %s", secret_id);
         }
     }
-    lk_record_attempt(ctx, secret_id, req, st);
+    if (st == LK_OK)
+        st = lk_expiry_verdict(ctx, secret_id, r.info.expire_time);
+    if (st == LK_OK)
+        st = lk_login_verdict(secret_id, login, login_match);
+    if (st == LK_OK && lk_hash_outdated(ctx, r.hash)) { /* only after the right secret */
+        char key[LK_KEYBUF];
+        lk_key_ak(key, secret_id);
+        lk_hash_upgrade(ctx, secret_id, key, r.hash, secret_key, secret_len);
+    }
+    sodium_memzero(r.hash, sizeof r.hash);
+    lk_record_attempt(ctx, secret_id, req, has_ip ? &client_ip : NULL, st);
     return st;
+}
+
+lk_status lk_verify_key(lk_ctx *ctx, const char *secret_id, const char *secret_key, size_t secret_len,
+                        const lk_verify_req *req, lk_verify_info *info)
+{
+    if (ctx != NULL && ctx->remote_ops != NULL)
+        return ctx->remote_ops->verify_key(ctx->remote, secret_id, secret_key, secret_len, req, info);
+    return verify_key(ctx, secret_id, secret_key, secret_len, req, info, false);
+}
+
+lk_status lk_verify_key_cached(lk_ctx *ctx, const char *secret_id, const char *secret_key, size_t secret_len,
+                               const lk_verify_req *req, lk_verify_info *info)
+{
+    LK_LOCAL_ONLY(ctx);
+    return verify_key(ctx, secret_id, secret_key, secret_len, req, info, true);
 }

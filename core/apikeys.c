@@ -55,7 +55,8 @@ static lk_status decode_api(const char *id, const char *v, size_t vl, api_rec *o
         !lk_rec_find(v, vl, "status", &f, &fl) || !lk_rec_parse_u64(f, fl, &status) || status > 1 ||
         !lk_rec_find(v, vl, "masked", &f, &fl) || !lk_rec_unescape(f, fl, out->info.masked, sizeof out->info.masked) ||
         !lk_rec_find(v, vl, "created", &f, &fl) || !lk_rec_parse_i64(f, fl, &out->info.create_time) ||
-        !lk_rec_find(v, vl, "hash", &f, &fl) || !lk_rec_unescape(f, fl, out->hash, sizeof out->hash))
+        !lk_rec_find(v, vl, "hash", &f, &fl) || !lk_rec_unescape(f, fl, out->hash, sizeof out->hash) ||
+        !lk_rec_api_options(v, vl, &out->info.expire_time, &out->info.rate_limit, &out->info.rate_window_s))
         goto corrupt;
     out->info.status = (lk_key_status)status;
     if (!lk_rec_find(v, vl, "scope", &f, &fl) ||
@@ -88,6 +89,13 @@ static lk_status put_api(lk_txn *txn, const api_rec *r)
     lk_rec_add(&rec, "masked", r->info.masked);
     lk_rec_add_i64(&rec, "created", r->info.create_time);
     lk_rec_add(&rec, "hash", r->hash);
+    if (r->info.expire_time != 0) /* absent means never: records of older versions load unchanged */
+        lk_rec_add_i64(&rec, "expires", r->info.expire_time);
+    if (r->info.rate_limit != 0) { /* absent means no limit */
+        char rate[24];
+        snprintf(rate, sizeof rate, "%u/%u", (unsigned)r->info.rate_limit, (unsigned)r->info.rate_window_s);
+        lk_rec_add(&rec, "rate", rate);
+    }
     lk_key_api(key, r->info.id);
     lk_status st = lk_txn_put(txn, key, &rec);
     lk_rec_free(&rec);
@@ -142,7 +150,7 @@ static lk_status check_scope(const char *const *scope, size_t n, char ***out)
                              lk_quote(scope[i], q, sizeof q), LK_SERVICE_MAX);
         for (size_t j = 0; j < i; j++)
             if (strcmp(scope[i], scope[j]) == 0)
-                return lk_seterr(LK_ERR_PARAM, "scope entry '%s' is listed twice", scope[i]);
+                return lk_seterr(LK_ERR_PARAM, "scope entry '%s' is listed twice", lk_quote(scope[i], q, sizeof q));
     }
     if (n > 0 && (*out = lk_strlist_dup(scope, n)) == NULL)
         return lk_seterr(LK_ERR_NOMEM, "out of memory");
@@ -179,13 +187,26 @@ static lk_status check_allow_ip(const char *const *ips, size_t n, char ***out)
     return LK_OK;
 }
 
+static lk_status check_rate(uint32_t limit, uint32_t window)
+{
+    if ((limit == 0) != (window == 0) || limit > LK_RATE_MAX || window > LK_RATE_WINDOW_MAX)
+        return lk_seterr(LK_ERR_PARAM,
+                         "request limit %u per %u s: give 1..%u requests per 1..%u seconds, or 0 and 0 for none",
+                         (unsigned)limit, (unsigned)window, LK_RATE_MAX, LK_RATE_WINDOW_MAX);
+    return LK_OK;
+}
+
 static lk_status check_description(const char *d)
 {
     size_t n = d ? strlen(d) : 0;
     if (n > LK_DESC_MAX)
         return lk_seterr(LK_ERR_PARAM, "description is %zu bytes; at most %d are allowed", n, LK_DESC_MAX);
-    if (!lk_text_ok(d ? d : "", n))
-        return lk_seterr(LK_ERR_PARAM, "description must be UTF-8 text without control characters");
+    char why[80];
+    if (lk_text_fault(d ? d : "", n, why, sizeof why) != NULL)
+        return lk_seterr(LK_ERR_PARAM,
+                         "description %s: it must be UTF-8 text without control, bidirectional formatting or line "
+                         "separator characters",
+                         why);
     return LK_OK;
 }
 
@@ -203,9 +224,74 @@ static lk_status check_root(lk_txn *txn, uint64_t root_uin)
 
 /* ------------------------------------------------------------ operations */
 
+/* A fresh key value for r: its id, masked form and hash (outside any write
+ * txn: Argon2id is slow and the writer lock is shared). */
+static lk_status new_api_value(lk_ctx *ctx, api_rec *r, lk_secret **out)
+{
+    lk_secret *sk = lk_secret_new(LK_APIKEY_LEN);
+    *out = NULL;
+    if (sk == NULL)
+        return lk_seterr(LK_ERR_NOMEM, "out of guarded memory for the API key");
+    lk_keyfmt_new_apikey(sk->str);
+    lk_keyfmt_mask(sk->str, sk->len, r->info.masked);
+    lk_status st = lk_hash_secret(&ctx->cfg, sk->str, sk->len, r->hash, sizeof r->hash);
+    if (st != LK_OK) {
+        lk_secret_free(sk);
+        return st;
+    }
+    memcpy(r->info.id, sk->str, LK_APIKEY_ID_LEN); /* the key carries its own lookup id */
+    r->info.id[LK_APIKEY_ID_LEN] = '\0';
+    *out = sk;
+    return LK_OK;
+}
+
+/* The audit entry of a change to k: its fields as they are now (no secret:
+ * the masked form at most), and extra. */
+static lk_status audit_api(lk_ctx *ctx, lk_txn *txn, const char *action, const lk_apikey *k, const char *extra)
+{
+    lk_rec f;
+    lk_rec_init(&f);
+    lk_rec_add(&f, "name", k->name);
+    lk_rec_add(&f, "status", lk_key_status_name(k->status));
+    lk_rec_add_list(&f, "scope", (const char *const *)k->scope, k->scope_count);
+    lk_rec_add_list(&f, "ip", (const char *const *)k->allow_ip, k->allow_ip_count);
+    lk_rec_add_i64(&f, "expires", k->expire_time);
+    char rate[24];
+    snprintf(rate, sizeof rate, "%u/%u", (unsigned)k->rate_limit, (unsigned)k->rate_window_s);
+    lk_rec_add(&f, "rate", rate);
+    lk_status st = lk_rec_status(&f);
+    if (st == LK_OK)
+        st = lk_audit(ctx, txn, action, k->id, k->root_uin, "%s%s%s", f.buf, extra[0] ? " " : "", extra);
+    lk_rec_free(&f);
+    return st;
+}
+
+/* Store a new key r inside the write txn: record, account index, and the
+ * name index pointing at it. Limits and name checks are the caller's. */
+static lk_status insert_new_api(lk_txn *txn, const api_rec *r)
+{
+    char key[LK_KEYBUF];
+    const char *v;
+    size_t vl;
+    lk_key_api(key, r->info.id);
+    lk_status st = lk_txn_get(txn, key, &v, &vl);
+    if (st == LK_OK) /* 71 random bits: a collision means a broken RNG; refuse rather than overwrite */
+        return lk_seterr(LK_ERR_INTERNAL, "API key id collision; try again");
+    if (st != LK_ERR_NOT_FOUND)
+        return st;
+    if ((st = put_api(txn, r)) != LK_OK)
+        return st;
+    lk_key_api_index(key, r->info.root_uin, r->info.id);
+    if ((st = lk_txn_put_raw(txn, key, "", 0)) != LK_OK)
+        return st;
+    lk_key_api_name(key, r->info.root_uin, r->info.name);
+    return lk_txn_put_raw(txn, key, r->info.id, LK_APIKEY_ID_LEN);
+}
+
 lk_status lk_apikey_create(lk_ctx *ctx, uint64_t root_uin, const lk_apikey_spec *spec, lk_apikey *out,
                            lk_secret **key_out)
 {
+    LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     api_rec r;
     char key[LK_KEYBUF];
@@ -225,11 +311,25 @@ lk_status lk_apikey_create(lk_ctx *ctx, uint64_t root_uin, const lk_apikey_spec 
     size_t nl = strlen(spec->name);
     if (nl > LK_NAME_MAX)
         return lk_seterr(LK_ERR_PARAM, "name is %zu bytes; at most %d are allowed", nl, LK_NAME_MAX);
-    if (!lk_text_ok(spec->name, nl))
-        return lk_seterr(LK_ERR_PARAM, "name must be UTF-8 text without control characters");
+    char why[80];
+    if (lk_text_fault(spec->name, nl, why, sizeof why) != NULL)
+        return lk_seterr(LK_ERR_PARAM,
+                         "name %s: it must be UTF-8 text without control, bidirectional formatting or line separator "
+                         "characters",
+                         why);
+    const char *name_fault = lk_name_fault(spec->name, nl);
+    if (name_fault != NULL)
+        return lk_seterr(LK_ERR_PARAM, "name %s: an API key name is shown and looked up exactly as given", name_fault);
     lk_status st = check_description(spec->description);
     if (st != LK_OK)
         return st;
+    if ((st = lk_expiry_check_new(ctx, spec->expire_time)) != LK_OK)
+        return st;
+    if ((st = check_rate(spec->rate_limit, spec->rate_window_s)) != LK_OK)
+        return st;
+    r.info.expire_time = spec->expire_time;
+    r.info.rate_limit = spec->rate_limit;
+    r.info.rate_window_s = spec->rate_window_s;
     if ((st = check_scope(spec->scope, spec->scope_count, &r.info.scope)) != LK_OK)
         return st;
     r.info.scope_count = spec->scope_count;
@@ -250,13 +350,7 @@ lk_status lk_apikey_create(lk_ctx *ctx, uint64_t root_uin, const lk_apikey_spec 
     if (st != LK_OK)
         goto fail;
 
-    if ((sk = lk_secret_new(LK_APIKEY_LEN)) == NULL) {
-        st = lk_seterr(LK_ERR_NOMEM, "out of guarded memory for the API key");
-        goto fail;
-    }
-    lk_keyfmt_new_apikey(sk->str);
-    lk_keyfmt_mask(sk->str, sk->len, r.info.masked);
-    if ((st = lk_hash_secret(&ctx->cfg, sk->str, sk->len, r.hash, sizeof r.hash)) != LK_OK)
+    if ((st = new_api_value(ctx, &r, &sk)) != LK_OK)
         goto fail;
 
     if ((st = lk_txn_begin(ctx, true, &txn)) != LK_OK)
@@ -274,27 +368,16 @@ lk_status lk_apikey_create(lk_ctx *ctx, uint64_t root_uin, const lk_apikey_spec 
     lk_key_api_name(key, root_uin, r.info.name);
     st = lk_txn_get(&txn, key, &v, &vl);
     if (st == LK_OK) {
+        char shown[LK_NAME_MAX + 1]; /* a checked name: UTF-8 kept, a pasted key cut */
         st = lk_seterr(LK_ERR_NAME_EXISTS, "account %" PRIu64 " already has an API key named '%s'", root_uin,
-                       r.info.name);
+                       lk_redact(r.info.name, shown, sizeof shown));
         goto abort;
     }
     if (st != LK_ERR_NOT_FOUND)
         goto abort;
-    memcpy(r.info.id, sk->str, LK_APIKEY_ID_LEN);
-    r.info.id[LK_APIKEY_ID_LEN] = '\0';
-    lk_key_api(key, r.info.id);
-    st = lk_txn_get(&txn, key, &v, &vl);
-    if (st == LK_OK) /* 71 random bits: a collision means a broken RNG; refuse rather than overwrite */
-        st = lk_seterr(LK_ERR_INTERNAL, "API key id collision; try again");
-    if (st != LK_ERR_NOT_FOUND)
+    if ((st = insert_new_api(&txn, &r)) != LK_OK)
         goto abort;
-    if ((st = put_api(&txn, &r)) != LK_OK)
-        goto abort;
-    lk_key_api_index(key, root_uin, r.info.id);
-    if ((st = lk_txn_put_raw(&txn, key, "", 0)) != LK_OK)
-        goto abort;
-    lk_key_api_name(key, root_uin, r.info.name);
-    if ((st = lk_txn_put_raw(&txn, key, r.info.id, LK_APIKEY_ID_LEN)) != LK_OK)
+    if ((st = audit_api(ctx, &txn, "apikey.create", &r.info, "")) != LK_OK)
         goto abort;
     if ((st = lk_txn_commit(&txn)) != LK_OK)
         goto fail;
@@ -314,6 +397,8 @@ fail:
 
 lk_status lk_apikey_get(lk_ctx *ctx, const char *id, lk_apikey *out)
 {
+    if (ctx != NULL && ctx->remote_ops != NULL)
+        return ctx->remote_ops->apikey_get(ctx->remote, id, out);
     lk_txn txn;
     memset(out, 0, sizeof *out);
     lk_status st = check_id(id);
@@ -330,8 +415,9 @@ lk_status lk_apikey_get(lk_ctx *ctx, const char *id, lk_apikey *out)
 
 lk_status lk_apikey_find(lk_ctx *ctx, uint64_t root_uin, const char *name, lk_apikey *out)
 {
+    LK_LOCAL_ONLY(ctx);
     lk_txn txn;
-    char key[LK_KEYBUF], id[LK_APIKEY_ID_LEN + 1];
+    char key[LK_KEYBUF], id[LK_APIKEY_ID_LEN + 1], q[64];
     const char *v;
     size_t vl;
 
@@ -346,9 +432,10 @@ lk_status lk_apikey_find(lk_ctx *ctx, uint64_t root_uin, const char *name, lk_ap
     lk_key_api_name(key, root_uin, name);
     st = lk_txn_get(&txn, key, &v, &vl);
     if (st == LK_ERR_NOT_FOUND)
-        st = lk_seterr(LK_ERR_KEY_NOT_EXIST, "account %" PRIu64 " has no API key named '%s'", root_uin, name);
+        st = lk_seterr(LK_ERR_KEY_NOT_EXIST, "account %" PRIu64 " has no API key named '%s'", root_uin,
+                       lk_quote(name, q, sizeof q));
     if (st == LK_OK && vl != LK_APIKEY_ID_LEN)
-        st = lk_seterr(LK_ERR_STORE, "corrupt API key name index for '%s'", name);
+        st = lk_seterr(LK_ERR_STORE, "corrupt API key name index for '%s'", lk_quote(name, q, sizeof q));
     if (st == LK_OK) {
         memcpy(id, v, LK_APIKEY_ID_LEN);
         id[LK_APIKEY_ID_LEN] = '\0';
@@ -394,6 +481,7 @@ static int list_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl
 
 lk_status lk_apikey_list(lk_ctx *ctx, uint64_t root_uin, lk_apikey **out, size_t *count)
 {
+    LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     char prefix[LK_KEYBUF];
 
@@ -427,7 +515,7 @@ lk_status lk_apikey_list(lk_ctx *ctx, uint64_t root_uin, lk_apikey **out, size_t
 /* Load, change with fn, store. fn returns LK_OK to write, or an error. */
 typedef lk_status (*api_change_fn)(api_rec *r, const void *arg);
 
-static lk_status change_api(lk_ctx *ctx, const char *id, api_change_fn fn, const void *arg)
+static lk_status change_api(lk_ctx *ctx, const char *id, api_change_fn fn, const void *arg, const char *action)
 {
     lk_txn txn;
     api_rec r;
@@ -443,6 +531,9 @@ static lk_status change_api(lk_ctx *ctx, const char *id, api_change_fn fn, const
     st = fn(&r, arg);
     if (st == LK_OK)
         st = put_api(&txn, &r);
+    if (st == LK_OK)
+        st = audit_api(ctx, &txn, action ? action : r.info.status == LK_KEY_ACTIVE ? "apikey.enable" : "apikey.disable",
+                       &r.info, "");
     lk_apikey_release(&r.info);
     if (st != LK_OK) {
         lk_txn_abort(&txn);
@@ -485,9 +576,10 @@ static lk_status apply_edit(api_rec *r, const void *arg)
 
 lk_status lk_apikey_edit_key(lk_ctx *ctx, const char *id, const lk_apikey_edit *edit)
 {
+    LK_LOCAL_ONLY(ctx);
     if (edit == NULL)
         return lk_seterr(LK_ERR_PARAM, "no edit given");
-    return change_api(ctx, id, apply_edit, edit);
+    return change_api(ctx, id, apply_edit, edit, "apikey.edit");
 }
 
 static lk_status apply_status(api_rec *r, const void *arg)
@@ -498,13 +590,152 @@ static lk_status apply_status(api_rec *r, const void *arg)
 
 lk_status lk_apikey_set_status(lk_ctx *ctx, const char *id, lk_key_status st)
 {
+    LK_LOCAL_ONLY(ctx);
     if (st != LK_KEY_ACTIVE && st != LK_KEY_INACTIVE)
         return lk_seterr(LK_ERR_PARAM, "unknown key status %d", (int)st);
-    return change_api(ctx, id, apply_status, &st);
+    return change_api(ctx, id, apply_status, &st, NULL);
+}
+
+static lk_status apply_expiry(api_rec *r, const void *arg)
+{
+    r->info.expire_time = *(const int64_t *)arg;
+    return LK_OK;
+}
+
+lk_status lk_apikey_set_expiry(lk_ctx *ctx, const char *id, int64_t expire_time)
+{
+    LK_LOCAL_ONLY(ctx);
+    if (expire_time < 0)
+        return lk_seterr(LK_ERR_PARAM, "expiry %lld is before 1970", (long long)expire_time);
+    return change_api(ctx, id, apply_expiry, &expire_time, "apikey.edit");
+}
+
+typedef struct rate_arg {
+    uint32_t limit, window;
+} rate_arg;
+
+static lk_status apply_rate(api_rec *r, const void *arg)
+{
+    const rate_arg *a = arg;
+    r->info.rate_limit = a->limit;
+    r->info.rate_window_s = a->window;
+    return LK_OK;
+}
+
+lk_status lk_apikey_set_rate_limit(lk_ctx *ctx, const char *id, uint32_t limit, uint32_t window_s)
+{
+    LK_LOCAL_ONLY(ctx);
+    lk_status st = check_rate(limit, window_s);
+    if (st != LK_OK)
+        return st;
+    rate_arg a = {limit, window_s};
+    return change_api(ctx, id, apply_rate, &a, "apikey.edit");
+}
+
+lk_status lk_apikey_disable_in(lk_txn *txn, const char *id, bool *changed)
+{
+    api_rec r;
+    *changed = false;
+    lk_status st = load_api_rec(txn, id, &r);
+    if (st != LK_OK)
+        return st;
+    if (r.info.status == LK_KEY_ACTIVE) {
+        r.info.status = LK_KEY_INACTIVE;
+        st = put_api(txn, &r);
+        *changed = st == LK_OK;
+    }
+    lk_apikey_release(&r.info);
+    return st;
+}
+
+lk_status lk_apikey_reroll(lk_ctx *ctx, const char *id, int64_t grace_seconds, int64_t new_expire_time,
+                           lk_apikey *out, lk_secret **key_out)
+{
+    LK_LOCAL_ONLY(ctx);
+    lk_txn txn;
+    api_rec old, r;
+    lk_secret *sk = NULL;
+    int64_t old_expiry;
+
+    *key_out = NULL;
+    if (out)
+        memset(out, 0, sizeof *out);
+    memset(&old, 0, sizeof old);
+    memset(&r, 0, sizeof r);
+    lk_status st = check_id(id);
+    if (st != LK_OK)
+        return st;
+    if ((st = lk_expiry_check_new(ctx, new_expire_time)) != LK_OK)
+        return st;
+    /* Cheap refusals before the Argon2id. */
+    if ((st = lk_txn_begin(ctx, false, &txn)) != LK_OK)
+        return st;
+    if ((st = load_api_rec(&txn, id, &old)) == LK_OK) {
+        st = lk_expiry_after_grace(ctx, old.info.expire_time, grace_seconds, &old_expiry);
+        lk_apikey_release(&old.info);
+    }
+    lk_txn_abort(&txn);
+    if (st != LK_OK)
+        return st;
+    if ((st = new_api_value(ctx, &r, &sk)) != LK_OK)
+        return st;
+    if ((st = lk_txn_begin(ctx, true, &txn)) != LK_OK)
+        goto fail;
+    if ((st = load_api_rec(&txn, id, &old)) != LK_OK)
+        goto abort;
+    if ((st = lk_expiry_after_grace(ctx, old.info.expire_time, grace_seconds, &old_expiry)) != LK_OK)
+        goto abort;
+    /* The new key: everything of the old one but the value, its times and status. */
+    r.info.root_uin = old.info.root_uin;
+    memcpy(r.info.name, old.info.name, sizeof r.info.name);
+    memcpy(r.info.description, old.info.description, sizeof r.info.description);
+    r.info.status = LK_KEY_ACTIVE;
+    r.info.create_time = lk_now(ctx);
+    r.info.expire_time = new_expire_time;
+    r.info.rate_limit = old.info.rate_limit;
+    r.info.rate_window_s = old.info.rate_window_s;
+    r.info.scope_count = old.info.scope_count;
+    r.info.allow_ip_count = old.info.allow_ip_count;
+    if ((old.info.scope_count > 0 &&
+         (r.info.scope = lk_strlist_dup((const char *const *)old.info.scope, old.info.scope_count)) == NULL) ||
+        (old.info.allow_ip_count > 0 &&
+         (r.info.allow_ip = lk_strlist_dup((const char *const *)old.info.allow_ip, old.info.allow_ip_count)) == NULL)) {
+        st = lk_seterr(LK_ERR_NOMEM, "out of memory");
+        goto abort;
+    }
+    if ((st = insert_new_api(&txn, &r)) != LK_OK)
+        goto abort;
+    old.info.expire_time = old_expiry;
+    if ((st = put_api(&txn, &old)) != LK_OK)
+        goto abort;
+    char note[64];
+    snprintf(note, sizeof note, "new=%s", r.info.id);
+    if ((st = audit_api(ctx, &txn, "apikey.reroll", &old.info, note)) != LK_OK)
+        goto abort;
+    snprintf(note, sizeof note, "rerolled_from=%s", id);
+    if ((st = audit_api(ctx, &txn, "apikey.create", &r.info, note)) != LK_OK)
+        goto abort;
+    if ((st = lk_txn_commit(&txn)) != LK_OK)
+        goto fail;
+    lk_apikey_release(&old.info);
+    if (out)
+        *out = r.info;
+    else
+        lk_apikey_release(&r.info);
+    *key_out = sk;
+    return LK_OK;
+abort:
+    lk_txn_abort(&txn);
+fail:
+    lk_apikey_release(&old.info);
+    lk_apikey_release(&r.info);
+    lk_secret_free(sk);
+    return st;
 }
 
 lk_status lk_apikey_delete(lk_ctx *ctx, const char *id)
 {
+    LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     api_rec r;
     char key[LK_KEYBUF];
@@ -525,10 +756,18 @@ lk_status lk_apikey_delete(lk_ctx *ctx, const char *id)
     lk_key_api_index(key, r.info.root_uin, id);
     if ((st = lk_txn_del(&txn, key)) != LK_OK && st != LK_ERR_NOT_FOUND)
         goto release;
+    /* After a reroll the name finds the new key: drop the name only if it is this key's. */
     lk_key_api_name(key, r.info.root_uin, r.info.name);
-    if ((st = lk_txn_del(&txn, key)) != LK_OK && st != LK_ERR_NOT_FOUND)
+    const char *nv;
+    size_t nvl;
+    st = lk_txn_get(&txn, key, &nv, &nvl);
+    if (st == LK_OK && nvl == LK_APIKEY_ID_LEN && memcmp(nv, id, nvl) == 0)
+        st = lk_txn_del(&txn, key);
+    if (st != LK_OK && st != LK_ERR_NOT_FOUND)
         goto release;
     if ((st = lk_records_delete(ctx, &txn, id)) != LK_OK)
+        goto release;
+    if ((st = audit_api(ctx, &txn, "apikey.delete", &r.info, "")) != LK_OK)
         goto release;
     lk_apikey_release(&r.info);
     st = lk_txn_commit(&txn);
@@ -595,29 +834,44 @@ static lk_status check_request(const char *id, const char *v, size_t vl, const l
         if (!list_any(f, fl, match_ip, &client))
             return lk_seterr(LK_DENY_IP, "client address %s is not in the allowlist of API key %s", ip, id);
     }
-    if (req && req->service && lk_rec_find(v, vl, "scope", &f, &fl) && fl > 0 &&
-        !list_any(f, fl, match_service, req->service)) {
+    if (lk_rec_find(v, vl, "scope", &f, &fl) && fl > 0 && !(req && (req->flags & LK_VERIFY_SCOPE_BY_CALLER))) {
         char q[64];
-        return lk_seterr(LK_DENY_SCOPE, "service '%s' is not in the access scope of API key %s",
-                         lk_quote(req->service, q, sizeof q), id);
+        /* A key restricted to services is not valid for "no service named":
+         * a host that forgot to name one must not let it in everywhere. */
+        if (req == NULL || req->service == NULL || req->service[0] == '\0')
+            return lk_seterr(LK_DENY_SCOPE, "API key %s is restricted to a list of services and no service was named",
+                             id);
+        if (!list_any(f, fl, match_service, req->service))
+            return lk_seterr(LK_DENY_SCOPE, "service '%s' is not in the access scope of API key %s",
+                             lk_quote(req->service, q, sizeof q), id);
     }
     return LK_OK;
 }
 
-lk_status lk_verify_apikey(lk_ctx *ctx, const char *apikey, size_t len, const lk_verify_req *req,
-                           lk_verify_info *info)
+/* cached_only: stop with LK_ERR_NEEDS_HASH where an Argon2id would run. */
+static lk_status verify_apikey(lk_ctx *ctx, const char *apikey, size_t len, const lk_verify_req *req,
+                               lk_verify_info *info, bool cached_only)
 {
     lk_txn txn;
     char id[LK_APIKEY_ID_LEN + 1], key[LK_KEYBUF], hash[crypto_pwhash_STRBYTES];
     const char *v;
     size_t vl;
     uint64_t root = 0;
+    int64_t expires = 0;
+    uint32_t rate[2] = {0, 0}; /* limit, window */
+    const char *login = req ? req->login : NULL;
+    bool login_match = true;
 
     if (info)
         memset(info, 0, sizeof *info);
+    lk_cidr client_ip;
+    bool has_ip;
+    lk_status req_st = lk_verify_req_parse(req, &client_ip, &has_ip); /* the caller's error: no lookup, no record */
+    if (req_st != LK_OK)
+        return req_st;
     if (apikey == NULL || !lk_keyfmt_apikey_ok(apikey, len)) {
         atomic_fetch_add(&ctx->st_early, 1);
-        return lk_seterr(LK_DENY_MALFORMED, "malformed API key");
+        return lk_seterr_id(LK_DENY_MALFORMED, "malformed API key", "", "");
     }
     memcpy(id, apikey, LK_APIKEY_ID_LEN); /* the key carries its own lookup id */
     id[LK_APIKEY_ID_LEN] = '\0';
@@ -629,10 +883,17 @@ lk_status lk_verify_apikey(lk_ctx *ctx, const char *apikey, size_t len, const lk
     if (st == LK_ERR_NOT_FOUND) {
         lk_txn_abort(&txn);
         atomic_fetch_add(&ctx->st_early, 1);
-        return lk_seterr(LK_DENY_UNKNOWN_KEY, "API key %s does not exist", id);
+        return lk_seterr_id(LK_DENY_UNKNOWN_KEY, "API key ", id, " does not exist");
     }
     if (st == LK_OK)
         st = check_request(id, v, vl, req, hash, &root);
+    if (st == LK_OK && !lk_rec_api_options(v, vl, &expires, &rate[0], &rate[1])) /* lifecycle.c */
+        st = lk_seterr(LK_ERR_STORE, "corrupt API key record %s", id);
+    if (st == LK_OK && login != NULL) {
+        lk_status lst = lk_login_matches(&txn, root, id, login, &login_match);
+        if (lst != LK_OK)
+            st = lst;
+    }
     lk_txn_abort(&txn);
     if (st != LK_OK && !lk_status_is_denial(st))
         return st;
@@ -642,7 +903,12 @@ lk_status lk_verify_apikey(lk_ctx *ctx, const char *apikey, size_t len, const lk
     }
     if (st == LK_OK) {
         if (lk_cache_check(ctx->cache, id, hash, apikey, len)) {
+            /* A hash to upgrade costs Argon2id: not on latchkeyd's request thread. */
+            if (cached_only && lk_hash_outdated(ctx, hash))
+                return lk_seterr(LK_ERR_NEEDS_HASH, "API key %s: the stored hash is to be upgraded", id);
             atomic_fetch_add(&ctx->st_cache_hits, 1);
+        } else if (cached_only) {
+            return lk_seterr(LK_ERR_NEEDS_HASH, "API key %s: the secret needs an Argon2id verification", id);
         } else {
             atomic_fetch_add(&ctx->st_argon2, 1);
             if (lk_hash_verify(hash, apikey, len))
@@ -651,6 +917,31 @@ lk_status lk_verify_apikey(lk_ctx *ctx, const char *apikey, size_t len, const lk
                 st = lk_seterr(LK_DENY_BAD_SECRET, "wrong secret for API key %s", id);
         }
     }
-    lk_record_attempt(ctx, id, req, st);
+    if (st == LK_OK)
+        st = lk_expiry_verdict(ctx, id, expires);
+    if (st == LK_OK)
+        st = lk_login_verdict(id, login, login_match);
+    if (st == LK_OK && rate[0] != 0) /* only a request everything else allows counts */
+        st = lk_rate_take(ctx, id, rate[0], rate[1], lk_now(ctx));
+    if (st == LK_OK && lk_hash_outdated(ctx, hash)) { /* only after the right secret */
+        lk_key_api(key, id);
+        lk_hash_upgrade(ctx, id, key, hash, apikey, len);
+    }
+    lk_record_attempt(ctx, id, req, has_ip ? &client_ip : NULL, st);
     return st;
+}
+
+lk_status lk_verify_apikey(lk_ctx *ctx, const char *apikey, size_t len, const lk_verify_req *req,
+                           lk_verify_info *info)
+{
+    if (ctx != NULL && ctx->remote_ops != NULL)
+        return ctx->remote_ops->verify_apikey(ctx->remote, apikey, len, req, info);
+    return verify_apikey(ctx, apikey, len, req, info, false);
+}
+
+lk_status lk_verify_apikey_cached(lk_ctx *ctx, const char *apikey, size_t len, const lk_verify_req *req,
+                                  lk_verify_info *info)
+{
+    LK_LOCAL_ONLY(ctx);
+    return verify_apikey(ctx, apikey, len, req, info, true);
 }

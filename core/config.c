@@ -19,6 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
+#include <arpa/inet.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -27,6 +31,8 @@
 #include "latchkey.h"
 #include "lk_config.h"
 #include "lk_error.h"
+#include "lk_internal.h"
+#include "lk_ip.h"
 
 #define CONFIG_MAX_BYTES (1024 * 1024)
 #define MIB (UINT64_C(1024) * 1024)
@@ -41,6 +47,7 @@
 enum key_id {
     K_BACKEND,
     K_PATH,
+    K_CONNINFO,
     K_MAP_SIZE,
     K_OPSLIMIT,
     K_MEMLIMIT,
@@ -50,8 +57,37 @@ enum key_id {
     K_RETENTION_DAYS,
     K_FLUSH_INTERVAL,
     K_FLUSH_BATCH,
-    K_CACHE_ENTRIES
+    K_CACHE_ENTRIES,
+    K_STORE_CACHE,
+    K_SOCKET,
+    K_ALLOW_UIDS,
+    K_ALLOW_GIDS,
+    K_WORKERS,
+    K_ARGON2_WORKERS,
+    K_ARGON2_QUEUE,
+    K_THROTTLE_FAILURES,
+    K_THROTTLE_WINDOW,
+    K_READ_TIMEOUT,
+    K_IDLE_TIMEOUT,
+    K_MAX_CONNECTIONS,
+    K_HTTP_LISTEN,
+    K_HTTP_THREADS,
+    K_HTTP_MAX_CONNECTIONS,
+    K_HTTP_TIMEOUT,
+    K_HTTP_APIKEY_HEADER,
+    K_HTTP_CLIENT_IP_HEADER,
+    K_HTTP_TRUSTED_PROXIES,
+    K_HTTP_SERVICE_HEADER,
+    K_HTTP_SERVICE_MAP,
+    K_HTTP_BASIC_ANY_USER,
+    K_AUDIT_RETENTION
 };
+
+/* Keys whose value may be a YAML sequence (joined with ',' before checking). */
+static bool is_list_key(enum key_id id)
+{
+    return id == K_ALLOW_UIDS || id == K_ALLOW_GIDS || id == K_HTTP_TRUSTED_PROXIES || id == K_HTTP_SERVICE_MAP;
+}
 
 struct keydef {
     const char *name;
@@ -69,7 +105,9 @@ struct section {
 static const struct keydef store_keys[] = {
     {"backend", K_BACKEND},
     {"path", K_PATH},
+    {"conninfo", K_CONNINFO},
     {"map_size_mb", K_MAP_SIZE},
+    {"cache_entries", K_STORE_CACHE},
 };
 static const struct keydef hash_keys[] = {
     {"opslimit", K_OPSLIMIT},
@@ -88,6 +126,34 @@ static const struct keydef records_keys[] = {
 static const struct keydef cache_keys[] = {
     {"entries", K_CACHE_ENTRIES},
 };
+static const struct keydef daemon_keys[] = {
+    {"socket", K_SOCKET},
+    {"allow_uids", K_ALLOW_UIDS},
+    {"allow_gids", K_ALLOW_GIDS},
+    {"workers", K_WORKERS},
+    {"argon2_workers", K_ARGON2_WORKERS},
+    {"argon2_queue", K_ARGON2_QUEUE},
+    {"throttle_failures", K_THROTTLE_FAILURES},
+    {"throttle_window_s", K_THROTTLE_WINDOW},
+    {"read_timeout_ms", K_READ_TIMEOUT},
+    {"idle_timeout_s", K_IDLE_TIMEOUT},
+    {"max_connections", K_MAX_CONNECTIONS},
+    /* daemon.http.*: written "http.listen: ..." or as a nested "http:" mapping */
+    {"http.listen", K_HTTP_LISTEN},
+    {"http.threads", K_HTTP_THREADS},
+    {"http.max_connections", K_HTTP_MAX_CONNECTIONS},
+    {"http.timeout_s", K_HTTP_TIMEOUT},
+    {"http.api_key_header", K_HTTP_APIKEY_HEADER},
+    {"http.client_ip_header", K_HTTP_CLIENT_IP_HEADER},
+    {"http.trusted_proxies", K_HTTP_TRUSTED_PROXIES},
+    {"http.service_header", K_HTTP_SERVICE_HEADER},
+    {"http.service_map", K_HTTP_SERVICE_MAP},
+    {"http.basic_any_user", K_HTTP_BASIC_ANY_USER},
+};
+
+static const struct keydef audit_keys[] = {
+    {"retention_days", K_AUDIT_RETENTION},
+};
 
 static const struct section sections[] = {
     {"store", store_keys, COUNT(store_keys)},
@@ -95,6 +161,8 @@ static const struct section sections[] = {
     {"limits", limits_keys, COUNT(limits_keys)},
     {"records", records_keys, COUNT(records_keys)},
     {"cache", cache_keys, COUNT(cache_keys)},
+    {"daemon", daemon_keys, COUNT(daemon_keys)},
+    {"audit", audit_keys, COUNT(audit_keys)},
 };
 
 /* Accepted range of a numeric key, in the file's units (MiB, KiB, ...). The
@@ -119,6 +187,20 @@ static void key_bounds(enum key_id id, uint64_t *min, uint64_t *max)
     case K_FLUSH_INTERVAL: *min = 0; *max = 60000; break;
     case K_FLUSH_BATCH: *min = 1; *max = 100000; break;
     case K_CACHE_ENTRIES: *min = 0; *max = 10000000; break;
+    case K_STORE_CACHE: *min = 0; *max = 10000000; break;
+    case K_WORKERS: *min = 1; *max = 256; break;
+    case K_ARGON2_WORKERS: *min = 1; *max = 64; break;
+    case K_ARGON2_QUEUE: *min = 0; *max = 100000; break;
+    case K_THROTTLE_FAILURES: *min = 0; *max = 1000000; break;
+    case K_THROTTLE_WINDOW: *min = 1; *max = 86400; break;
+    case K_READ_TIMEOUT: *min = 10; *max = 600000; break;
+    case K_IDLE_TIMEOUT: *min = 1; *max = 86400; break;
+    case K_MAX_CONNECTIONS: *min = 1; *max = 100000; break;
+    case K_HTTP_THREADS: *min = 1; *max = 64; break;
+    case K_HTTP_MAX_CONNECTIONS: *min = 1; *max = 100000; break;
+    case K_HTTP_TIMEOUT: *min = 1; *max = 3600; break;
+    case K_HTTP_BASIC_ANY_USER: *min = 0; *max = 1; break;
+    case K_AUDIT_RETENTION: *min = 1; *max = 36500; break;
     default: *min = 1; *max = 0; break; /* not numeric: nothing fits */
     }
 }
@@ -137,6 +219,20 @@ static void set_uint(lk_config *cfg, enum key_id id, uint64_t v)
     case K_FLUSH_INTERVAL: cfg->flush_interval_ms = (unsigned)v; break;
     case K_FLUSH_BATCH: cfg->flush_batch = (unsigned)v; break;
     case K_CACHE_ENTRIES: cfg->cache_entries = (unsigned)v; break;
+    case K_STORE_CACHE: cfg->store_cache_entries = (unsigned)v; break;
+    case K_WORKERS: cfg->daemon_workers = (unsigned)v; break;
+    case K_ARGON2_WORKERS: cfg->argon2_workers = (unsigned)v; break;
+    case K_ARGON2_QUEUE: cfg->argon2_queue = (unsigned)v; break;
+    case K_THROTTLE_FAILURES: cfg->throttle_failures = (unsigned)v; break;
+    case K_THROTTLE_WINDOW: cfg->throttle_window_s = (unsigned)v; break;
+    case K_READ_TIMEOUT: cfg->read_timeout_ms = (unsigned)v; break;
+    case K_IDLE_TIMEOUT: cfg->idle_timeout_s = (unsigned)v; break;
+    case K_MAX_CONNECTIONS: cfg->max_connections = (unsigned)v; break;
+    case K_HTTP_THREADS: cfg->http_threads = (unsigned)v; break;
+    case K_HTTP_MAX_CONNECTIONS: cfg->http_max_connections = (unsigned)v; break;
+    case K_HTTP_TIMEOUT: cfg->http_timeout_s = (unsigned)v; break;
+    case K_HTTP_BASIC_ANY_USER: cfg->http_basic_any_user = (unsigned)v; break;
+    case K_AUDIT_RETENTION: cfg->audit_retention_days = (unsigned)v; break;
     default: break;
     }
 }
@@ -154,7 +250,41 @@ static uint64_t get_uint(const lk_config *cfg, enum key_id id)
     case K_FLUSH_INTERVAL: return cfg->flush_interval_ms;
     case K_FLUSH_BATCH: return cfg->flush_batch;
     case K_CACHE_ENTRIES: return cfg->cache_entries;
+    case K_STORE_CACHE: return cfg->store_cache_entries;
+    case K_WORKERS: return cfg->daemon_workers;
+    case K_ARGON2_WORKERS: return cfg->argon2_workers;
+    case K_ARGON2_QUEUE: return cfg->argon2_queue;
+    case K_THROTTLE_FAILURES: return cfg->throttle_failures;
+    case K_THROTTLE_WINDOW: return cfg->throttle_window_s;
+    case K_READ_TIMEOUT: return cfg->read_timeout_ms;
+    case K_IDLE_TIMEOUT: return cfg->idle_timeout_s;
+    case K_MAX_CONNECTIONS: return cfg->max_connections;
+    case K_HTTP_THREADS: return cfg->http_threads;
+    case K_HTTP_MAX_CONNECTIONS: return cfg->http_max_connections;
+    case K_HTTP_TIMEOUT: return cfg->http_timeout_s;
+    case K_HTTP_BASIC_ANY_USER: return cfg->http_basic_any_user;
+    case K_AUDIT_RETENTION: return cfg->audit_retention_days;
     default: return 0;
+    }
+}
+
+/* The text keys' fields; NULL for a numeric key. */
+static char **str_field(lk_config *cfg, enum key_id id)
+{
+    switch (id) {
+    case K_BACKEND: return &cfg->backend;
+    case K_PATH: return &cfg->store_path;
+    case K_CONNINFO: return &cfg->conninfo;
+    case K_SOCKET: return &cfg->daemon_socket;
+    case K_ALLOW_UIDS: return &cfg->daemon_allow_uids;
+    case K_ALLOW_GIDS: return &cfg->daemon_allow_gids;
+    case K_HTTP_LISTEN: return &cfg->http_listen;
+    case K_HTTP_APIKEY_HEADER: return &cfg->http_apikey_header;
+    case K_HTTP_CLIENT_IP_HEADER: return &cfg->http_client_ip_header;
+    case K_HTTP_TRUSTED_PROXIES: return &cfg->http_trusted_proxies;
+    case K_HTTP_SERVICE_HEADER: return &cfg->http_service_header;
+    case K_HTTP_SERVICE_MAP: return &cfg->http_service_map;
+    default: return NULL;
     }
 }
 
@@ -194,14 +324,24 @@ static bool find_dotted(const char *dotted, const struct section **sec, const st
 }
 
 /* For "expected one of: ..." hints: the section names (sec NULL) or the keys
- * of one section. */
-static const char *key_list(const struct section *sec, char *buf, size_t n)
+ * of one section at one level: prefix "" lists its own keys and each
+ * nested mapping once ("http"), prefix "http." the keys inside that one. */
+static const char *key_list(const struct section *sec, const char *prefix, char *buf, size_t n)
 {
-    size_t o = 0, count = sec ? sec->nkeys : COUNT(sections);
+    size_t o = 0, count = sec ? sec->nkeys : COUNT(sections), plen = strlen(prefix);
     buf[0] = '\0';
-    for (size_t i = 0; i < count; i++)
-        o += (size_t)snprintf(buf + o, o < n ? n - o : 0, "%s%s", o ? ", " : "",
-                              sec ? sec->keys[i].name : sections[i].name);
+    for (size_t i = 0; i < count; i++) {
+        const char *name = sec ? sec->keys[i].name : sections[i].name;
+        if (strncmp(name, prefix, plen) != 0)
+            continue;
+        name += plen;
+        const char *dot = strchr(name, '.');
+        size_t len = dot ? (size_t)(dot - name) : strlen(name);
+        /* a nested mapping: named once, at its first key */
+        if (dot != NULL && i > 0 && strncmp(sec->keys[i - 1].name, sec->keys[i].name, plen + len + 1) == 0)
+            continue;
+        o += (size_t)snprintf(buf + o, o < n ? n - o : 0, "%s%.*s", o ? ", " : "", (int)len, name);
+    }
     return buf;
 }
 
@@ -262,6 +402,155 @@ static bool parse_decimal(const char *s, size_t len, uint64_t *out, bool *overfl
     return true;
 }
 
+/* A list of uids or gids: decimal numbers separated by ',' (spaces
+ * allowed around them), stored canonically ("0,998"); "" is the empty list. */
+static lk_status apply_id_list(lk_config *cfg, enum key_id id, const char *val, size_t len, char *err, size_t errsz)
+{
+    char q[QUOTE_BUF(QUOTE_MAX)];
+    char *out = malloc(len + 1);
+    size_t o = 0, n = 0;
+    if (out == NULL)
+        return LK_ERR_NOMEM;
+    for (size_t i = 0; i < len;) {
+        while (i < len && val[i] == ' ')
+            i++;
+        size_t start = i;
+        while (i < len && val[i] != ',' && val[i] != ' ')
+            i++;
+        size_t end = i;
+        while (i < len && val[i] == ' ')
+            i++;
+        uint64_t v;
+        bool overflow;
+        if (!parse_decimal(val + start, end - start, &v, &overflow) || overflow || v >= UINT32_MAX ||
+            (i < len && val[i] != ',') || (i < len && i + 1 == len)) {
+            snprintf(err, errsz, "expected numeric %s separated by ',', got '%s'",
+                     id == K_ALLOW_UIDS ? "uids" : "gids", quote(val, len, q, QUOTE_MAX));
+            free(out);
+            return LK_ERR_CONFIG;
+        }
+        if (++n > 256) {
+            snprintf(err, errsz, "at most 256 entries are allowed");
+            free(out);
+            return LK_ERR_CONFIG;
+        }
+        o += (size_t)snprintf(out + o, len + 1 - o, "%s%" PRIu64, o ? "," : "", v);
+        if (i < len)
+            i++; /* the ',' */
+    }
+    out[o] = '\0';
+    char **field = id == K_ALLOW_UIDS ? &cfg->daemon_allow_uids : &cfg->daemon_allow_gids;
+    free(*field);
+    *field = out;
+    return LK_OK;
+}
+
+/* daemon.http.listen: "" (off), "IPv4:port" or "[IPv6]:port", port 1..65535. */
+static bool listen_ok(const char *val, size_t len)
+{
+    char host[64];
+    const char *colon;
+    size_t hl;
+    if (len == 0)
+        return true;
+    if (val[0] == '[') {
+        const char *rb = memchr(val, ']', len);
+        if (rb == NULL || (size_t)(rb - val) + 1 >= len || rb[1] != ':')
+            return false;
+        hl = (size_t)(rb - val) - 1;
+        colon = rb + 1;
+        if (hl == 0 || hl >= sizeof host)
+            return false;
+        memcpy(host, val + 1, hl);
+    } else {
+        colon = memchr(val, ':', len);
+        if (colon == NULL || (hl = (size_t)(colon - val)) == 0 || hl >= sizeof host)
+            return false;
+        memcpy(host, val, hl);
+    }
+    host[hl] = '\0';
+    unsigned char addr[16];
+    if (inet_pton(val[0] == '[' ? AF_INET6 : AF_INET, host, addr) != 1)
+        return false;
+    uint64_t port;
+    bool overflow;
+    size_t plen = len - (size_t)(colon + 1 - val);
+    return parse_decimal(colon + 1, plen, &port, &overflow) && !overflow && port >= 1 && port <= 65535;
+}
+
+/* An HTTP header name (RFC 9110 token), 1..64 bytes; "" turns the header off. */
+static bool header_name_ok(const char *val, size_t len)
+{
+    if (len > 64)
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)val[i];
+        if (!((c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || strchr("!#$%&'*+-.^_`|~", c)))
+            return false;
+    }
+    return true;
+}
+
+/* One entry of daemon.http.service_map: "/uri/prefix=service". */
+static bool service_map_entry_ok(const char *e, size_t len)
+{
+    const char *eq = memchr(e, '=', len);
+    if (eq == NULL || e[0] != '/' || (size_t)(eq - e) > 256)
+        return false;
+    for (const char *p = e; p < eq; p++)
+        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
+            return false;
+    return lk_service_name_ok(eq + 1, len - (size_t)(eq + 1 - e));
+}
+
+/* daemon.http.trusted_proxies (addresses or CIDR ranges) or
+ * daemon.http.service_map (PREFIX=SERVICE): entries separated by ',',
+ * spaces around them allowed, stored as "a,b" (ranges canonical). */
+static lk_status apply_http_list(lk_config *cfg, enum key_id id, const char *val, size_t len, char *err, size_t errsz)
+{
+    char q[QUOTE_BUF(QUOTE_MAX)], item[300];
+    size_t cap = len * 2 + 64, o = 0, n = 0;
+    char *out = malloc(cap);
+    if (out == NULL)
+        return LK_ERR_NOMEM;
+    out[0] = '\0';
+    for (size_t i = 0; i < len;) {
+        while (i < len && val[i] == ' ')
+            i++;
+        size_t start = i;
+        while (i < len && val[i] != ',')
+            i++;
+        size_t end = i;
+        while (end > start && val[end - 1] == ' ')
+            end--;
+        if (i < len)
+            i++; /* the ',' */
+        bool ok = end > start && end - start < sizeof item;
+        if (ok) {
+            memcpy(item, val + start, end - start);
+            item[end - start] = '\0';
+        }
+        if (ok && id == K_HTTP_TRUSTED_PROXIES) {
+            lk_cidr c;
+            ok = lk_cidr_parse(item, &c) == LK_OK && lk_cidr_format(&c, item, sizeof item) == 0;
+        } else if (ok) {
+            ok = service_map_entry_ok(item, end - start);
+        }
+        if (!ok || ++n > 256) {
+            snprintf(err, errsz, n > 256 ? "at most 256 entries are allowed"
+                                 : id == K_HTTP_TRUSTED_PROXIES ? "expected addresses or CIDR ranges separated by ',', got '%s'"
+                                                                : "expected /PREFIX=SERVICE entries separated by ',', got '%s'",
+                     quote(val, len, q, QUOTE_MAX));
+            free(out);
+            return LK_ERR_CONFIG;
+        }
+        o += (size_t)snprintf(out + o, cap - o, "%s%s", o ? "," : "", item);
+    }
+    free(*str_field(cfg, id));
+    *str_field(cfg, id) = out;
+    return LK_OK;
+}
+
 /* Validate value (len bytes; from YAML it may contain NUL) for key id and
  * store it in cfg. On LK_ERR_CONFIG, err says why (without the key name);
  * LK_ERR_NOMEM leaves err empty. cfg is unchanged on failure. */
@@ -274,9 +563,12 @@ static lk_status apply_value(lk_config *cfg, enum key_id id, const char *val, si
         return LK_ERR_CONFIG;
     }
     if (id == K_BACKEND) {
-        const char *name = name_is("lmdb", val, len) ? "lmdb" : name_is("flatfile", val, len) ? "flatfile" : NULL;
+        const char *name = name_is("lmdb", val, len)         ? "lmdb"
+                           : name_is("flatfile", val, len)   ? "flatfile"
+                           : name_is("postgresql", val, len) ? "postgresql"
+                                                             : NULL;
         if (name == NULL) {
-            snprintf(err, errsz, "expected lmdb or flatfile, got '%s'", quote(val, len, q, QUOTE_MAX));
+            snprintf(err, errsz, "expected lmdb, flatfile or postgresql, got '%s'", quote(val, len, q, QUOTE_MAX));
             return LK_ERR_CONFIG;
         }
         char *dup = strdup(name);
@@ -286,7 +578,45 @@ static lk_status apply_value(lk_config *cfg, enum key_id id, const char *val, si
         cfg->backend = dup;
         return LK_OK;
     }
-    if (id == K_PATH) {
+    if (id == K_HTTP_TRUSTED_PROXIES || id == K_HTTP_SERVICE_MAP)
+        return apply_http_list(cfg, id, val, len, err, errsz);
+    if (is_list_key(id))
+        return apply_id_list(cfg, id, val, len, err, errsz);
+    if (id == K_HTTP_LISTEN || id == K_HTTP_APIKEY_HEADER || id == K_HTTP_CLIENT_IP_HEADER ||
+        id == K_HTTP_SERVICE_HEADER) {
+        if (id == K_HTTP_LISTEN ? !listen_ok(val, len) : !header_name_ok(val, len)) {
+            snprintf(err, errsz,
+                     id == K_HTTP_LISTEN ? "expected \"\" (off), IPv4:PORT or [IPv6]:PORT, got '%s'"
+                                         : "expected an HTTP header name (up to 64 token characters) or \"\", got '%s'",
+                     quote(val, len, q, QUOTE_MAX));
+            return LK_ERR_CONFIG;
+        }
+        if (id == K_HTTP_APIKEY_HEADER && len == 13 && strncasecmp(val, "Authorization", 13) == 0) {
+            snprintf(err, errsz, "Authorization is always read (Bearer, Basic); name another header");
+            return LK_ERR_CONFIG;
+        }
+        char *dup = strndup(val, len);
+        if (dup == NULL)
+            return LK_ERR_NOMEM;
+        free(*str_field(cfg, id));
+        *str_field(cfg, id) = dup;
+        return LK_OK;
+    }
+    if (id == K_CONNINFO) {
+        /* Checked by the backend (libpq parses it); never echoed: it may
+         * hold what a password looks like. */
+        if (len == 0 || len > 4096) {
+            snprintf(err, errsz, "must be 1..4096 bytes, got %zu", len);
+            return LK_ERR_CONFIG;
+        }
+        char *dup = strndup(val, len);
+        if (dup == NULL)
+            return LK_ERR_NOMEM;
+        free(cfg->conninfo);
+        cfg->conninfo = dup;
+        return LK_OK;
+    }
+    if (id == K_PATH || id == K_SOCKET) {
         if (len == 0) {
             snprintf(err, errsz, "must not be empty");
             return LK_ERR_CONFIG;
@@ -295,11 +625,17 @@ static lk_status apply_value(lk_config *cfg, enum key_id id, const char *val, si
             snprintf(err, errsz, "is %zu bytes long; at most %d are allowed", len, PATH_MAX - 1);
             return LK_ERR_CONFIG;
         }
+        if (id == K_SOCKET && len >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
+            snprintf(err, errsz, "is %zu bytes long; a UNIX socket path holds at most %zu", len,
+                     sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+            return LK_ERR_CONFIG;
+        }
         char *dup = strndup(val, len);
         if (dup == NULL)
             return LK_ERR_NOMEM;
-        free(cfg->store_path);
-        cfg->store_path = dup;
+        char **field = id == K_PATH ? &cfg->store_path : &cfg->daemon_socket;
+        free(*field);
+        *field = dup;
         return LK_OK;
     }
 
@@ -334,15 +670,45 @@ static lk_config *config_new(void)
         return NULL;
     }
     cfg->map_size = 1024 * MIB;
-    cfg->opslimit = crypto_pwhash_OPSLIMIT_INTERACTIVE;
-    cfg->memlimit = crypto_pwhash_MEMLIMIT_INTERACTIVE;
+    /* Sized for what is hashed: 214 random bits (README, security design). */
+    cfg->opslimit = LK_DEFAULT_OPSLIMIT;
+    cfg->memlimit = LK_DEFAULT_MEMLIMIT;
     cfg->keys_per_user = 2;
     cfg->apikeys_per_account = 50;
     cfg->records_keep = LK_RECORDS_MAX;
     cfg->retention_days = 90;
+    cfg->audit_retention_days = 365;
     cfg->flush_interval_ms = 1000;
     cfg->flush_batch = 4096; /* bench/RESULTS.md: a flush costs ~3 ms at any size; 4096 makes it rare */
     cfg->cache_entries = 10000;
+    cfg->store_cache_entries = 100000;
+    cfg->daemon_socket = strdup(LK_DEFAULT_SOCKET);
+    cfg->daemon_allow_uids = strdup("");
+    cfg->daemon_allow_gids = strdup("");
+    cfg->http_listen = strdup("");
+    cfg->http_apikey_header = strdup("X-Api-Key");
+    cfg->http_client_ip_header = strdup("X-Forwarded-For");
+    cfg->http_trusted_proxies = strdup("");
+    cfg->http_service_header = strdup("X-Latchkey-Service");
+    cfg->http_service_map = strdup("");
+    if (cfg->daemon_socket == NULL || cfg->daemon_allow_uids == NULL || cfg->daemon_allow_gids == NULL ||
+        cfg->http_listen == NULL || cfg->http_apikey_header == NULL || cfg->http_client_ip_header == NULL ||
+        cfg->http_trusted_proxies == NULL || cfg->http_service_header == NULL || cfg->http_service_map == NULL) {
+        lk_config_free(cfg);
+        return NULL;
+    }
+    cfg->daemon_workers = 2;
+    cfg->argon2_workers = 2;
+    cfg->argon2_queue = 64;
+    cfg->throttle_failures = 10;
+    cfg->throttle_window_s = 300;
+    cfg->read_timeout_ms = 5000;
+    cfg->idle_timeout_s = 600;
+    cfg->max_connections = 1024;
+    cfg->http_threads = 2;
+    cfg->http_max_connections = 1024;
+    cfg->http_timeout_s = 10;
+    cfg->http_basic_any_user = 0;
     return cfg;
 }
 
@@ -363,6 +729,13 @@ void lk_config_free(lk_config *cfg)
     free(cfg->source);
     free(cfg->backend);
     free(cfg->store_path);
+    free(cfg->daemon_socket);
+    free(cfg->daemon_allow_uids);
+    free(cfg->daemon_allow_gids);
+    free(cfg->conninfo);
+    for (enum key_id id = K_HTTP_LISTEN; id <= K_HTTP_BASIC_ANY_USER; id++)
+        if (str_field(cfg, id) != NULL)
+            free(*str_field(cfg, id));
     free(cfg);
 }
 
@@ -370,7 +743,7 @@ lk_status lk_config_set(lk_config *cfg, const char *key, const char *value)
 {
     const struct section *sec;
     const struct keydef *kd;
-    char q[QUOTE_BUF(QUOTE_MAX)], err[256], list[256];
+    char q[QUOTE_BUF(QUOTE_MAX)], err[256], list[2048];
 
     if (cfg == NULL || key == NULL || value == NULL)
         return lk_seterr(LK_ERR_PARAM, "lk_config_set: %s is NULL", cfg == NULL ? "cfg" : key == NULL ? "key" : "value");
@@ -391,10 +764,8 @@ const char *lk_config_get(const lk_config *cfg, const char *key)
     const struct keydef *kd;
     if (cfg == NULL || key == NULL || !find_dotted(key, &sec, &kd))
         return NULL;
-    if (kd->id == K_BACKEND)
-        return cfg->backend;
-    if (kd->id == K_PATH)
-        return cfg->store_path;
+    if (str_field((lk_config *)cfg, kd->id) != NULL)
+        return *str_field((lk_config *)cfg, kd->id);
     /* getbuf is scratch space inside the (always heap-allocated, never
      * const-defined) config, documented as not thread-safe per config. */
     char *buf = ((lk_config *)cfg)->getbuf;
@@ -531,9 +902,9 @@ static bool is_null(const yaml_event_t *ev)
 
 /* Relative store paths are relative to the config file, not to whatever
  * directory the service happens to start in. */
-static lk_status resolve_store_path(struct pstate *ps, size_t line)
+static lk_status resolve_path(struct pstate *ps, size_t line, char **field, const char *what)
 {
-    const char *p = ps->cfg->store_path;
+    const char *p = *field;
     if (p[0] == '/')
         return LK_OK;
     if (ps->dir == NULL) {
@@ -545,13 +916,13 @@ static lk_status resolve_store_path(struct pstate *ps, size_t line)
         free(copy);
         if (ps->dir == NULL)
             return e == ENOMEM ? lk_seterr(LK_ERR_NOMEM, "out of memory")
-                               : perr(ps, line, "store.path: cannot resolve the directory of the config file: %s",
-                                      strerror(e));
+                               : perr(ps, line, "%s: cannot resolve the directory of the config file: %s",
+                                      what, strerror(e));
     }
     size_t dl = strlen(ps->dir), pl = strlen(p);
     bool sep = dl == 0 || ps->dir[dl - 1] != '/';
     if (dl + sep + pl >= PATH_MAX)
-        return perr(ps, line, "store.path: relative to %s it is longer than %d bytes", ps->dir, PATH_MAX - 1);
+        return perr(ps, line, "%s: relative to %s it is longer than %d bytes", what, ps->dir, PATH_MAX - 1);
     char *abs = malloc(dl + sep + pl + 1);
     if (abs == NULL)
         return lk_seterr(LK_ERR_NOMEM, "out of memory");
@@ -559,16 +930,170 @@ static lk_status resolve_store_path(struct pstate *ps, size_t line)
     if (sep)
         abs[dl] = '/';
     memcpy(abs + dl + sep, p, pl + 1);
-    free(ps->cfg->store_path);
-    ps->cfg->store_path = abs;
+    free(*field);
+    *field = abs;
     return LK_OK;
+}
+
+/* A sequence of scalars for a list key: joined with ',' and checked like
+ * the comma-separated form, so both spellings accept the same values. */
+static lk_status parse_list(struct pstate *ps, const struct section *sec, const struct keydef *kd, size_t line)
+{
+    yaml_event_t ev;
+    char err[256];
+    char *joined = NULL;
+    size_t len = 0;
+    lk_status st;
+    for (;;) {
+        if ((st = next_event(ps, &ev)) != LK_OK)
+            goto out;
+        if (ev.type == YAML_SEQUENCE_END_EVENT) {
+            yaml_event_delete(&ev);
+            break;
+        }
+        if (ev.type != YAML_SCALAR_EVENT || ev.data.scalar.length == 0 ||
+            memchr(ev.data.scalar.value, ',', ev.data.scalar.length) != NULL || len > 65536) {
+            st = perr(ps, mark_line(&ev.start_mark), "%s.%s: expected a list of %s, got %s", sec->name,
+                      kd->name, kd->id == K_ALLOW_UIDS || kd->id == K_ALLOW_GIDS ? "numbers" : "entries", ev.type == YAML_SCALAR_EVENT ? "a bad entry" : event_what(&ev));
+            yaml_event_delete(&ev);
+            goto out;
+        }
+        char *grown = realloc(joined, len + ev.data.scalar.length + 2);
+        if (grown == NULL) {
+            yaml_event_delete(&ev);
+            st = lk_seterr(LK_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        joined = grown;
+        if (len)
+            joined[len++] = ',';
+        memcpy(joined + len, ev.data.scalar.value, ev.data.scalar.length);
+        len += ev.data.scalar.length;
+        yaml_event_delete(&ev);
+    }
+    st = apply_value(ps->cfg, kd->id, joined ? joined : "", len, err, sizeof err);
+    if (st == LK_ERR_NOMEM)
+        st = lk_seterr(st, "out of memory");
+    else if (st != LK_OK)
+        st = perr(ps, line, "%s.%s: %s", sec->name, kd->name, err);
+out:
+    free(joined);
+    return st;
+}
+
+/* The keys of sec written "prefix.name" (daemon's http.*) may also be
+ * written as a nested mapping "prefix: {name: ...}": true when name is such
+ * a prefix. */
+static bool is_subsection(const struct section *sec, const void *name, size_t len)
+{
+    for (size_t i = 0; i < sec->nkeys; i++)
+        if (strlen(sec->keys[i].name) > len && memcmp(sec->keys[i].name, name, len) == 0 &&
+            sec->keys[i].name[len] == '.')
+            return true;
+    return false;
+}
+
+static lk_status parse_keys(struct pstate *ps, const struct section *sec, const char *prefix, unsigned *seen);
+
+/* One key's value (the key's event consumed). */
+static lk_status parse_value(struct pstate *ps, const struct section *sec, const struct keydef *kd)
+{
+    yaml_event_t ev;
+    char err[256];
+    lk_status st = next_event(ps, &ev);
+    if (st != LK_OK)
+        return st;
+    size_t line = mark_line(&ev.start_mark);
+    if (ev.type == YAML_SEQUENCE_START_EVENT && is_list_key(kd->id)) {
+        yaml_event_delete(&ev);
+        return parse_list(ps, sec, kd, line);
+    }
+    if (ev.type != YAML_SCALAR_EVENT) {
+        st = perr(ps, line, "%s.%s: expected a single value, got %s", sec->name, kd->name, event_what(&ev));
+        yaml_event_delete(&ev);
+        return st;
+    }
+    st = apply_value(ps->cfg, kd->id, (const char *)ev.data.scalar.value, ev.data.scalar.length, err, sizeof err);
+    yaml_event_delete(&ev);
+    if (st == LK_ERR_NOMEM)
+        return lk_seterr(st, "out of memory");
+    if (st != LK_OK)
+        return perr(ps, line, "%s.%s: %s", sec->name, kd->name, err);
+    if (kd->id == K_PATH && (st = resolve_path(ps, line, &ps->cfg->store_path, "store.path")) != LK_OK)
+        return st;
+    if (kd->id == K_SOCKET && (st = resolve_path(ps, line, &ps->cfg->daemon_socket, "daemon.socket")) != LK_OK)
+        return st;
+    return LK_OK;
+}
+
+/* The keys of a mapping whose start was consumed, up to its end; prefix ""
+ * for the section itself, "http." inside a nested mapping. */
+static lk_status parse_keys(struct pstate *ps, const struct section *sec, const char *prefix, unsigned *seen)
+{
+    yaml_event_t ev;
+    char q[QUOTE_BUF(QUOTE_MAX)], list[1024], name[128];
+    lk_status st;
+    for (;;) {
+        if ((st = next_event(ps, &ev)) != LK_OK)
+            return st;
+        if (ev.type == YAML_MAPPING_END_EVENT) {
+            yaml_event_delete(&ev);
+            return LK_OK;
+        }
+        size_t line = mark_line(&ev.start_mark);
+        if (ev.type != YAML_SCALAR_EVENT) {
+            st = perr(ps, line, "%s: expected a key name, got %s", sec->name, event_what(&ev));
+            yaml_event_delete(&ev);
+            return st;
+        }
+        size_t plen = strlen(prefix), klen = ev.data.scalar.length;
+        const struct keydef *kd = NULL;
+        bool sub = false;
+        if (plen + klen < sizeof name && memchr(ev.data.scalar.value, '\0', klen) == NULL) {
+            memcpy(name, prefix, plen);
+            memcpy(name + plen, ev.data.scalar.value, klen);
+            name[plen + klen] = '\0';
+            kd = find_key(sec, name, plen + klen);
+            sub = kd == NULL && plen == 0 && is_subsection(sec, name, klen);
+        }
+        if (kd == NULL && !sub) {
+            st = perr(ps, line, "unknown key '%s.%s%s' (expected one of: %s)", sec->name, prefix,
+                      quote(ev.data.scalar.value, ev.data.scalar.length, q, QUOTE_MAX),
+                      key_list(sec, prefix, list, sizeof list));
+            yaml_event_delete(&ev);
+            return st;
+        }
+        yaml_event_delete(&ev);
+        if (sub) {
+            if ((st = next_event(ps, &ev)) != LK_OK)
+                return st;
+            bool map = ev.type == YAML_MAPPING_START_EVENT, null = is_null(&ev);
+            if (!map && !null) {
+                st = perr(ps, mark_line(&ev.start_mark), "%s.%s: expected a mapping of %s.%s settings, got %s",
+                          sec->name, name, sec->name, name, event_what(&ev));
+                yaml_event_delete(&ev);
+                return st;
+            }
+            yaml_event_delete(&ev);
+            memcpy(name + klen, ".", 2);
+            if (map && (st = parse_keys(ps, sec, name, seen)) != LK_OK)
+                return st;
+            continue;
+        }
+        unsigned bit = 1u << (kd - sec->keys);
+        if (*seen & bit)
+            return perr(ps, line, "duplicate key '%s.%s'", sec->name, kd->name);
+        *seen |= bit;
+        if ((st = parse_value(ps, sec, kd)) != LK_OK)
+            return st;
+    }
 }
 
 /* One section's value: a mapping of key: scalar (or null, meaning no keys). */
 static lk_status parse_section(struct pstate *ps, const struct section *sec)
 {
     yaml_event_t ev;
-    char q[QUOTE_BUF(QUOTE_MAX)], err[256], list[128];
+    char q[QUOTE_BUF(QUOTE_MAX)];
     unsigned seen = 0;
     lk_status st = next_event(ps, &ev);
     if (st != LK_OK)
@@ -588,51 +1113,7 @@ static lk_status parse_section(struct pstate *ps, const struct section *sec)
         return st;
     }
     yaml_event_delete(&ev);
-
-    for (;;) {
-        if ((st = next_event(ps, &ev)) != LK_OK)
-            return st;
-        if (ev.type == YAML_MAPPING_END_EVENT) {
-            yaml_event_delete(&ev);
-            return LK_OK;
-        }
-        size_t line = mark_line(&ev.start_mark);
-        if (ev.type != YAML_SCALAR_EVENT) {
-            st = perr(ps, line, "%s: expected a key name, got %s", sec->name, event_what(&ev));
-            yaml_event_delete(&ev);
-            return st;
-        }
-        const struct keydef *kd = find_key(sec, ev.data.scalar.value, ev.data.scalar.length);
-        if (kd == NULL) {
-            st = perr(ps, line, "unknown key '%s.%s' (expected one of: %s)", sec->name,
-                      quote(ev.data.scalar.value, ev.data.scalar.length, q, QUOTE_MAX),
-                      key_list(sec, list, sizeof list));
-            yaml_event_delete(&ev);
-            return st;
-        }
-        yaml_event_delete(&ev);
-        unsigned bit = 1u << (kd - sec->keys);
-        if (seen & bit)
-            return perr(ps, line, "duplicate key '%s.%s'", sec->name, kd->name);
-        seen |= bit;
-
-        if ((st = next_event(ps, &ev)) != LK_OK)
-            return st;
-        line = mark_line(&ev.start_mark);
-        if (ev.type != YAML_SCALAR_EVENT) {
-            st = perr(ps, line, "%s.%s: expected a single value, got %s", sec->name, kd->name, event_what(&ev));
-            yaml_event_delete(&ev);
-            return st;
-        }
-        st = apply_value(ps->cfg, kd->id, (const char *)ev.data.scalar.value, ev.data.scalar.length, err, sizeof err);
-        yaml_event_delete(&ev);
-        if (st == LK_ERR_NOMEM)
-            return lk_seterr(st, "out of memory");
-        if (st != LK_OK)
-            return perr(ps, line, "%s.%s: %s", sec->name, kd->name, err);
-        if (kd->id == K_PATH && (st = resolve_store_path(ps, line)) != LK_OK)
-            return st;
-    }
+    return parse_keys(ps, sec, "", &seen);
 }
 
 /* The top-level mapping: section names to sections. */
@@ -659,7 +1140,7 @@ static lk_status parse_top(struct pstate *ps)
         if (sec == NULL) {
             st = perr(ps, line, "unknown key '%s' (expected one of: %s)",
                       quote(ev.data.scalar.value, ev.data.scalar.length, q, QUOTE_MAX),
-                      key_list(NULL, list, sizeof list));
+                      key_list(NULL, "", list, sizeof list));
             yaml_event_delete(&ev);
             return st;
         }
@@ -699,7 +1180,7 @@ static lk_status parse_stream(struct pstate *ps)
         yaml_event_delete(&ev);
     } else {
         st = perr(ps, mark_line(&ev.start_mark),
-                  "the top level must be a mapping of sections (store:, hash:, limits:, records:, cache:), got %s",
+                  "the top level must be a mapping of sections (store:, hash:, limits:, records:, cache:, daemon:, audit:), got %s",
                   event_what(&ev));
         yaml_event_delete(&ev);
         return st;
@@ -800,7 +1281,7 @@ lk_status lk_config_load(const char *path, lk_config **out)
         return lk_seterr(LK_ERR_PARAM, "lk_config_load: out is NULL");
     *out = NULL;
     if (path == NULL)
-        return lk_seterr(LK_ERR_PARAM, "lk_config_load: path is NULL");
+        path = LK_DEFAULT_CONFIG;
 
     memset(&ps, 0, sizeof ps);
     ps.path = path;

@@ -2,7 +2,9 @@
  * ctx.c — opening a store, one handle per process, transactions.
  */
 #include <inttypes.h>
+#include <sched.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -25,13 +27,17 @@ int64_t lk_now(lk_ctx *ctx)
 
 void lk_set_clock(lk_ctx *ctx, int64_t (*now)(void *arg), void *arg)
 {
+    if (ctx->remote_ops != NULL) /* the service keeps its own time */
+        return;
     ctx->now = now ? now : system_clock;
     ctx->now_arg = arg;
 }
 
-static lk_status open_backend(lk_ctx *ctx)
+static lk_status open_backend(lk_ctx *ctx, bool create)
 {
-    lk_backend_conf bc = {.path = ctx->cfg.store_path, .map_size = ctx->cfg.map_size, .read_only = 0};
+    lk_backend_conf bc = {
+        .path = ctx->cfg.store_path, .conninfo = ctx->cfg.conninfo, .map_size = ctx->cfg.map_size,
+        .cache_entries = ctx->cfg.store_cache_entries, .read_only = 0, .create = create};
     lk_status st = ctx->ops->open(&bc, &ctx->backend);
     if (st != LK_ERR_STORE_PERM)
         return st;
@@ -50,7 +56,35 @@ static lk_status open_backend(lk_ctx *ctx)
     return lk_seterr(st, "%s", first); /* the read-write refusal says more */
 }
 
-lk_status lk_open_config(const lk_config *cfg, lk_ctx **out)
+/* A page of its own that a forked child sees zeroed (Linux 4.14+: the way
+ * BoringSSL's RNG notices a fork without a system call), set to 1. NULL
+ * where the kernel lacks MADV_WIPEONFORK: lk_ctx_adopt then asks getpid(). */
+static _Atomic int *fork_canary_new(void)
+{
+#ifdef MADV_WIPEONFORK
+    long page = sysconf(_SC_PAGESIZE);
+    void *p = mmap(NULL, (size_t)page, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (madvise(p, (size_t)page, MADV_WIPEONFORK) != 0) {
+        munmap(p, (size_t)page);
+        return NULL;
+    }
+    _Atomic int *c = p;
+    atomic_init(c, 1);
+    return c;
+#else
+    return NULL;
+#endif
+}
+
+static void fork_canary_free(_Atomic int *c)
+{
+    if (c != NULL)
+        munmap((void *)c, (size_t)sysconf(_SC_PAGESIZE));
+}
+
+static lk_status open_ctx(const lk_config *cfg, bool create, lk_ctx **out)
 {
     *out = NULL;
     if (sodium_init() < 0)
@@ -68,15 +102,25 @@ lk_status lk_open_config(const lk_config *cfg, lk_ctx **out)
     ctx->cfg.source = NULL;
     ctx->cfg.backend = strdup(cfg->backend);
     ctx->cfg.store_path = strdup(cfg->store_path);
+    /* the daemon section belongs to latchkeyd; the ctx keeps no pointer into cfg */
+    ctx->cfg.daemon_socket = ctx->cfg.daemon_allow_uids = ctx->cfg.daemon_allow_gids = NULL;
+    ctx->cfg.conninfo = cfg->conninfo ? strdup(cfg->conninfo) : NULL;
     ctx->ops = ops;
-    ctx->pid = getpid();
+    atomic_init(&ctx->pid, getpid());
+    atomic_init(&ctx->lock_pid, atomic_load(&ctx->pid));
+    ctx->fork_canary = fork_canary_new();
+    /* as crypto_pwhash_str writes it (Argon2 1.3, one lane); were that to
+     * change, every verify would ask libsodium: slower, still right */
+    snprintf(ctx->hash_params, sizeof ctx->hash_params, "%sv=19$m=%zu,t=%" PRIu64 ",p=1$",
+             crypto_pwhash_argon2id_STRPREFIX, ctx->cfg.memlimit / 1024, ctx->cfg.opslimit);
     ctx->now = system_clock;
     pthread_mutex_init(&ctx->lock, NULL);
-    if (ctx->cfg.backend == NULL || ctx->cfg.store_path == NULL) {
+    lk_flusher_init(ctx);
+    if (ctx->cfg.backend == NULL || ctx->cfg.store_path == NULL || (cfg->conninfo && !ctx->cfg.conninfo)) {
         lk_close(ctx);
         return lk_seterr(LK_ERR_NOMEM, "out of memory");
     }
-    lk_status st = open_backend(ctx);
+    lk_status st = open_backend(ctx, create);
     if (st != LK_OK) {
         ctx->backend = NULL;
         lk_close(ctx);
@@ -85,6 +129,20 @@ lk_status lk_open_config(const lk_config *cfg, lk_ctx **out)
     ctx->cache = lk_cache_new(cfg->cache_entries); /* NULL = no cache, still correct */
     *out = ctx;
     return LK_OK;
+}
+
+lk_status lk_open_config(const lk_config *cfg, lk_ctx **out)
+{
+    return open_ctx(cfg, false, out);
+}
+
+lk_status lk_store_create(const lk_config *cfg)
+{
+    lk_ctx *ctx;
+    lk_status st = open_ctx(cfg, true, &ctx);
+    if (st == LK_OK)
+        lk_close(ctx);
+    return st;
 }
 
 lk_status lk_open(const char *config_path, lk_ctx **out)
@@ -99,35 +157,144 @@ lk_status lk_open(const char *config_path, lk_ctx **out)
     return st;
 }
 
+lk_status lk_ctx_local_only(const lk_ctx *ctx, const char *fn)
+{
+    if (ctx == NULL)
+        return lk_seterr(LK_ERR_PARAM, "%s: ctx is NULL", fn);
+    if (ctx->remote_ops != NULL)
+        return lk_seterr(LK_ERR_PARAM, "%s: not available through latchkeyd (open the store with lk_open)", fn);
+    return LK_OK;
+}
+
+lk_status lk_ctx_new_remote(const lk_remote_ops *ops, void *remote, lk_ctx **out)
+{
+    *out = NULL;
+    lk_ctx *ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL) {
+        ops->close(remote);
+        return lk_seterr(LK_ERR_NOMEM, "out of memory");
+    }
+    ctx->remote_ops = ops;
+    ctx->remote = remote;
+    ctx->now = system_clock;
+    *out = ctx;
+    return LK_OK;
+}
+
+void lk_set_auto_flush(lk_ctx *ctx, int enabled)
+{
+    if (ctx != NULL && ctx->remote_ops == NULL) {
+        atomic_store(&ctx->no_auto_flush, !enabled);
+        lk_flusher_poke(ctx); /* a running flusher sleeps or writes accordingly */
+    }
+}
+
 void lk_close(lk_ctx *ctx)
 {
     if (ctx == NULL)
         return;
+    if (ctx->remote_ops != NULL) {
+        ctx->remote_ops->close(ctx->remote);
+        free(ctx);
+        return;
+    }
+    (void)lk_ctx_adopt(ctx); /* never destroy a lock a parent thread held */
+    lk_flusher_stop(ctx);    /* joined before the last flush, which writes what it left */
     if (ctx->backend != NULL) {
         /* Best effort: a failure here has nowhere to be reported but the thread's message. */
         (void)lk_records_flush(ctx);
         ctx->ops->close(ctx->backend);
     }
     lk_cache_free(ctx->cache);
-    free(ctx->pending);
+    lk_records_forget(ctx, true);
+    lk_rates_free(atomic_load(&ctx->rates));
     free(ctx->cfg.backend);
     free(ctx->cfg.store_path);
+    free(ctx->cfg.conninfo);
+    lk_flusher_destroy(ctx);
     pthread_mutex_destroy(&ctx->lock);
+    fork_canary_free(ctx->fork_canary);
     free(ctx);
+}
+
+/* ------------------------------------------------------------ fork
+ *
+ * A forked child has a single thread, the one that called fork(). A lock
+ * another parent thread held at that moment stays locked for ever in the
+ * child, and what it guarded may be half-updated. Such a lock can only be
+ * re-initialised (its owner is gone: unlocking it is undefined), and the
+ * cache and record queue it guarded must not be trusted; nor does the
+ * parent's flusher thread exist. So the first call in a new process
+ * rebuilds them, without taking any lock and without
+ * process-global state: lock_pid names the process they belong to, and holds
+ * -pid while one thread of that process is rebuilding them (its other
+ * threads, started after the fork, wait for it).
+ * Caveat: a descendant that gets the very pid which last adopted the ctx
+ * (that process has exited and its pid was reused) trusts the ctx as is. */
+static void adopt_after_fork(lk_ctx *ctx, pid_t me, pid_t seen)
+{
+    while (seen != me) {
+        if (seen == -me) { /* another thread of this process is rebuilding */
+            sched_yield();
+            seen = atomic_load_explicit(&ctx->lock_pid, memory_order_acquire);
+            continue;
+        }
+        /* seen is another process's pid, or -pid of one that forked us
+         * while rebuilding: its rebuilding thread does not exist here. */
+        if (!atomic_compare_exchange_weak_explicit(&ctx->lock_pid, &seen, -me, memory_order_acquire,
+                                                   memory_order_acquire))
+            continue;
+        pthread_mutex_init(&ctx->lock, NULL);
+        lk_cache_reset_after_fork(ctx->cache);
+        lk_rates_reset_after_fork(atomic_load(&ctx->rates));
+        /* The parent writes its own queued records. Its queue may be in the
+         * middle of a realloc, so it is abandoned, not freed. */
+        lk_records_forget(ctx, false);
+        lk_flusher_reset_after_fork(ctx); /* the parent's flusher thread is not here */
+        atomic_store_explicit(&ctx->lock_pid, me, memory_order_release);
+        return;
+    }
+}
+
+/* The canary is set (release) only once lock_pid is this process's, and a
+ * fork zeroes it in the child: a thread that reads 1 (acquire) is in the
+ * process that lock_pid names, without asking the kernel. */
+pid_t lk_ctx_adopt(lk_ctx *ctx)
+{
+    _Atomic int *canary = ctx->fork_canary;
+    if (canary != NULL && atomic_load_explicit(canary, memory_order_acquire) != 0)
+        return atomic_load_explicit(&ctx->lock_pid, memory_order_relaxed);
+    pid_t me = getpid();
+    pid_t seen = atomic_load_explicit(&ctx->lock_pid, memory_order_acquire);
+    if (seen != me)
+        adopt_after_fork(ctx, me, seen);
+    if (canary != NULL)
+        atomic_store_explicit(canary, 1, memory_order_release);
+    return me;
+}
+
+void lk_ctx_lock(lk_ctx *ctx)
+{
+    (void)lk_ctx_adopt(ctx);
+    pthread_mutex_lock(&ctx->lock);
+}
+
+void lk_ctx_unlock(lk_ctx *ctx)
+{
+    pthread_mutex_unlock(&ctx->lock);
 }
 
 lk_status lk_ctx_backend(lk_ctx *ctx, void **backend)
 {
-    /* LMDB forbids using an environment across fork(); a child reopens. */
-    if (ctx->pid != getpid()) {
+    pid_t me = lk_ctx_adopt(ctx);
+    /* LMDB forbids using an environment across fork(); a child reopens.
+     * pid is stored (release) after backend, so a thread that sees its own
+     * pid (acquire) also sees the backend opened for it. */
+    if (atomic_load_explicit(&ctx->pid, memory_order_acquire) != me) {
         pthread_mutex_lock(&ctx->lock);
-        if (ctx->pid != getpid()) {
+        if (atomic_load_explicit(&ctx->pid, memory_order_relaxed) != me) {
             void *old = ctx->backend;
-            /* Pending records belong to the parent, which will write them;
-             * so does a flush that was running in one of its threads. */
-            ctx->npending = 0;
-            atomic_store(&ctx->flushing, false);
-            lk_status st = open_backend(ctx);
+            lk_status st = open_backend(ctx, false);
             if (st != LK_OK) {
                 ctx->backend = old;
                 pthread_mutex_unlock(&ctx->lock);
@@ -135,7 +302,7 @@ lk_status lk_ctx_backend(lk_ctx *ctx, void **backend)
             }
             if (old != NULL)
                 ctx->ops->close(old);
-            ctx->pid = getpid();
+            atomic_store_explicit(&ctx->pid, me, memory_order_release);
         }
         pthread_mutex_unlock(&ctx->lock);
     }
@@ -150,6 +317,11 @@ void lk_free(void *p)
 
 void lk_get_stats(lk_ctx *ctx, lk_stats *out)
 {
+    memset(out, 0, sizeof *out);
+    if (ctx->remote_ops != NULL) {
+        (void)ctx->remote_ops->stats(ctx->remote, out); /* zeros when the service is gone */
+        return;
+    }
     out->argon2_verifies = atomic_load(&ctx->st_argon2);
     out->cache_hits = atomic_load(&ctx->st_cache_hits);
     out->early_rejects = atomic_load(&ctx->st_early);
@@ -163,17 +335,49 @@ lk_status lk_txn_begin(lk_ctx *ctx, bool write, lk_txn *txn)
     void *b;
     txn->ctx = ctx;
     txn->t = NULL;
+    txn->keys_changed = false;
     lk_status st = lk_ctx_backend(ctx, &b);
     if (st != LK_OK)
         return st;
     return ctx->ops->begin(b, write, &txn->t);
 }
 
+/* The change counter, + 1 in this txn. A store without one starts at 1. */
+static lk_status bump_generation(lk_txn *txn)
+{
+    const char *v;
+    size_t vl;
+    uint64_t g = 0;
+    lk_status st = lk_txn_get(txn, LK_KEY_GENERATION, &v, &vl);
+    if (st == LK_OK && !lk_rec_parse_u64(v, vl, &g))
+        g = 0; /* damaged: any other value is a change all the same */
+    else if (st != LK_OK && st != LK_ERR_NOT_FOUND)
+        return st;
+    char num[24];
+    int n = snprintf(num, sizeof num, "%" PRIu64, g + 1);
+    return txn->ctx->ops->put(txn->t, LK_KEY_GENERATION, strlen(LK_KEY_GENERATION), num, (size_t)n);
+}
+
 lk_status lk_txn_commit(lk_txn *txn)
 {
+    /* Fail closed: a change that hosts holding a copy could miss is not committed. */
+    if (txn->keys_changed) {
+        lk_status st = bump_generation(txn);
+        if (st != LK_OK) {
+            lk_txn_abort(txn);
+            return st;
+        }
+    }
     lk_status st = txn->ctx->ops->commit(txn->t);
     txn->t = NULL;
     return st;
+}
+
+/* Access records ("r/...") are not what hosts keep copies of. */
+static void note_write(lk_txn *txn, const char *key)
+{
+    if (!(key[0] == 'r' && key[1] == '/'))
+        txn->keys_changed = true;
 }
 
 void lk_txn_abort(lk_txn *txn)
@@ -190,6 +394,7 @@ lk_status lk_txn_get(lk_txn *txn, const char *key, const char **val, size_t *vle
 
 lk_status lk_txn_put_raw(lk_txn *txn, const char *key, const char *val, size_t vlen)
 {
+    note_write(txn, key);
     return txn->ctx->ops->put(txn->t, key, strlen(key), val, vlen);
 }
 
@@ -203,7 +408,57 @@ lk_status lk_txn_put(lk_txn *txn, const char *key, const lk_rec *rec)
 
 lk_status lk_txn_del(lk_txn *txn, const char *key)
 {
+    note_write(txn, key);
     return txn->ctx->ops->del(txn->t, key, strlen(key));
+}
+
+/* Token first, then the counter: a commit between the two shows as a new
+ * token next time (one more read), never as an old counter under a new
+ * token. The number handed out only grows, by one for every counter or
+ * store file seen to change. */
+lk_status lk_store_generation(lk_ctx *ctx, uint64_t *gen)
+{
+    uint64_t epoch, token, stored = 0;
+    void *b;
+    lk_txn txn;
+    const char *v;
+    size_t vl;
+
+    if (gen == NULL)
+        return lk_seterr(LK_ERR_PARAM, "lk_store_generation: gen is NULL");
+    *gen = 0;
+    if (ctx == NULL)
+        return lk_seterr(LK_ERR_PARAM, "lk_store_generation: ctx is NULL");
+    if (ctx->remote_ops != NULL || ctx->ops->change_token == NULL)
+        return LK_OK; /* cannot tell: 0 */
+    lk_status st = lk_ctx_backend(ctx, &b);
+    if (st == LK_OK)
+        st = ctx->ops->change_token(b, &epoch, &token);
+    if (st != LK_OK)
+        return st;
+    lk_ctx_lock(ctx);
+    bool same = ctx->gen_public != 0 && epoch == ctx->gen_epoch && token == ctx->gen_token;
+    *gen = ctx->gen_public;
+    lk_ctx_unlock(ctx);
+    if (same)
+        return LK_OK;
+    if ((st = lk_txn_begin(ctx, false, &txn)) != LK_OK)
+        return st;
+    st = lk_txn_get(&txn, LK_KEY_GENERATION, &v, &vl);
+    if (st == LK_OK && !lk_rec_parse_u64(v, vl, &stored))
+        stored = UINT64_MAX;
+    lk_txn_abort(&txn);
+    if (st != LK_OK && st != LK_ERR_NOT_FOUND)
+        return st;
+    lk_ctx_lock(ctx);
+    if (ctx->gen_public == 0 || epoch != ctx->gen_epoch || stored != ctx->gen_stored)
+        ctx->gen_public++;
+    ctx->gen_epoch = epoch;
+    ctx->gen_token = token;
+    ctx->gen_stored = stored;
+    *gen = ctx->gen_public;
+    lk_ctx_unlock(ctx);
+    return LK_OK;
 }
 
 lk_status lk_txn_scan(lk_txn *txn, const char *prefix, lk_scan_fn fn, void *arg)
@@ -231,9 +486,18 @@ void lk_key_user(char *buf, uint64_t uin)
     snprintf(buf, LK_KEYBUF, "u/%020" PRIu64, uin);
 }
 
+/* prefix + id, without snprintf's cost: lookups build one per verify. */
+static void key_of(char *buf, const char *prefix, size_t plen, const char *id)
+{
+    size_t n = strnlen(id, LK_KEYBUF - 1 - plen);
+    memcpy(buf, prefix, plen);
+    memcpy(buf + plen, id, n);
+    buf[plen + n] = '\0';
+}
+
 void lk_key_ak(char *buf, const char *secret_id)
 {
-    snprintf(buf, LK_KEYBUF, "k/%s", secret_id);
+    key_of(buf, "k/", 2, secret_id);
 }
 
 void lk_key_ak_index(char *buf, uint64_t uin, const char *secret_id)
@@ -243,7 +507,7 @@ void lk_key_ak_index(char *buf, uint64_t uin, const char *secret_id)
 
 void lk_key_api(char *buf, const char *id)
 {
-    snprintf(buf, LK_KEYBUF, "a/%s", id);
+    key_of(buf, "a/", 2, id);
 }
 
 void lk_key_api_index(char *buf, uint64_t uin, const char *id)
@@ -263,5 +527,10 @@ void lk_key_api_name(char *buf, uint64_t uin, const char *name)
 
 void lk_key_records(char *buf, const char *key_id)
 {
-    snprintf(buf, LK_KEYBUF, "r/%s", key_id);
+    key_of(buf, "r/", 2, key_id);
+}
+
+void lk_key_login(char *buf, const char *login)
+{
+    snprintf(buf, LK_KEYBUF, "ul/%s", login); /* login names need no escaping */
 }

@@ -26,11 +26,15 @@
 
 static const uint8_t v4mapped_prefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
-/* Untrusted text for a message: printable ASCII kept, anything else (and the
- * quote and backslash) as \xNN, at most IP_TEXT_MAX input bytes then "...". */
+/* Untrusted text for a message: credentials cut to their public part,
+ * printable ASCII kept, anything else (and the quote and backslash) as \xNN,
+ * at most IP_TEXT_MAX input bytes then "...". */
 static const char *quote(const char *s, char *buf)
 {
+    char safe[IP_TEXT_MAX + 2]; /* one more than is shown: tells whether to cut */
     size_t o = 0, i;
+    lk_redact(s, safe, sizeof safe); /* a key pasted as an address: its public part only */
+    s = safe;
     for (i = 0; s[i] != '\0' && i < IP_TEXT_MAX; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c >= 0x20 && c < 0x7f && c != '\'' && c != '\\')
@@ -72,6 +76,34 @@ static void mask_bits(uint8_t *a, unsigned nbytes, unsigned prefix)
     }
 }
 
+/* A plain dotted quad, accepted exactly as inet_pton(AF_INET) accepts it (four
+ * decimal octets 0..255, no leading zeros, nothing else): the address every
+ * verify parses, twice, without the copy and the library call. Anything else
+ * (a range, IPv6, an error to explain) takes the general path. */
+static bool plain_v4(const char *s, uint8_t a[4])
+{
+    unsigned octets = 0, v = 0;
+    bool digit = false;
+    for (;; s++) {
+        if (*s >= '0' && *s <= '9') {
+            if (digit && v == 0) /* "01" */
+                return false;
+            v = v * 10 + (unsigned)(*s - '0');
+            if (v > 255)
+                return false;
+            digit = true;
+        } else if ((*s == '.' || *s == '\0') && digit && octets < 4) {
+            a[octets++] = (uint8_t)v;
+            v = 0;
+            digit = false;
+            if (*s == '\0')
+                return octets == 4;
+        } else {
+            return false;
+        }
+    }
+}
+
 static lk_status parse(const char *s, lk_cidr *out, bool allow_prefix)
 {
     const char *what = allow_prefix ? "IP address or CIDR range" : "IP address";
@@ -82,6 +114,15 @@ static lk_status parse(const char *s, lk_cidr *out, bool allow_prefix)
     memset(out, 0, sizeof *out);
     if (s == NULL || s[0] == '\0')
         return lk_seterr(LK_ERR_PARAM, "empty %s", what);
+    /* A local buffer: a dotted quad that stops short (a "/8" suffix) must not
+     * leave its first octets in *out for the error paths below. */
+    uint8_t quad[4];
+    if (plain_v4(s, quad)) {
+        memcpy(out->addr, quad, sizeof quad);
+        out->family = 4;
+        out->prefix = 32;
+        return LK_OK;
+    }
     /* strnlen: never walk further into hostile input than needed. */
     size_t len = strnlen(s, IP_TEXT_MAX + 1);
     if (len > IP_TEXT_MAX)
@@ -158,6 +199,19 @@ lk_status lk_ip_parse(const char *s, lk_cidr *out)
     return parse(s, out, false);
 }
 
+/* v (0-255) in decimal without leading zeros, as inet_ntop writes it; the
+ * length written (no NUL). */
+static size_t put_dec(char *p, unsigned v)
+{
+    size_t l = 0;
+    if (v >= 100)
+        p[l++] = (char)('0' + v / 100);
+    if (v >= 10)
+        p[l++] = (char)('0' + v / 10 % 10);
+    p[l++] = (char)('0' + v % 10);
+    return l;
+}
+
 int lk_cidr_format(const lk_cidr *c, char *buf, size_t n)
 {
     char tmp[INET6_ADDRSTRLEN + 5];
@@ -166,11 +220,22 @@ int lk_cidr_format(const lk_cidr *c, char *buf, size_t n)
     buf[0] = '\0';
     if (c == NULL || !cidr_valid(c))
         return -1;
-    if (inet_ntop(c->family == 6 ? AF_INET6 : AF_INET, c->addr, tmp, INET6_ADDRSTRLEN) == NULL)
+    size_t l = 0;
+    if (c->family == 4) /* every queued access record formats one: no stdio here */
+        for (int i = 0; i < 4; i++) {
+            if (i)
+                tmp[l++] = '.';
+            l += put_dec(tmp + l, c->addr[i]);
+        }
+    else if (inet_ntop(AF_INET6, c->addr, tmp, INET6_ADDRSTRLEN) != NULL)
+        l = strlen(tmp);
+    else
         return -1;
-    size_t l = strlen(tmp);
-    if (c->prefix != full_len(c->family))
-        l += (size_t)snprintf(tmp + l, sizeof tmp - l, "/%u", (unsigned)c->prefix);
+    if (c->prefix != full_len(c->family)) {
+        tmp[l++] = '/';
+        l += put_dec(tmp + l, c->prefix);
+    }
+    tmp[l] = '\0';
     if (l >= n)
         return -1;
     memcpy(buf, tmp, l + 1);

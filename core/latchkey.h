@@ -24,7 +24,12 @@
  * Threads and processes: an lk_ctx may be shared by any number of threads.
  * Any number of processes may open the same store; writes are serialised by
  * the backend (one writer at a time), readers never block. After fork() the
- * child may keep using the ctx: the store is reopened on first use.
+ * child may keep using the ctx, even if other threads of the parent were
+ * inside latchkey calls at the fork: on first use the child reopens the
+ * store, re-creates the ctx's locks, starts with an empty verified-secret
+ * cache and leaves the access records the parent had queued to the parent
+ * (whose flusher thread does not exist in the child: the child's first
+ * queued record starts one of its own).
  */
 #ifndef LATCHKEY_H
 #define LATCHKEY_H
@@ -80,6 +85,19 @@ typedef enum lk_status {
     LK_ERR_STORE_FULL,        /* FailedOperation.StoreFull: disk or map full */
     LK_ERR_NOMEM,             /* InternalError.OutOfMemory */
     LK_ERR_INTERNAL,          /* InternalError */
+    /* Appended: the numbers above are frozen by the plugin ABI. */
+    LK_DENY_LOGIN,            /* AuthFailure.LoginNotMatch: the credential is not the claimed identity's */
+    LK_DENY_THROTTLED,        /* AuthFailure.TooManyAttempts: too many wrong secrets for this key
+                               * lately (latchkeyd); refused without checking the secret */
+    LK_ERR_BUSY,              /* RequestLimitExceeded.Busy: latchkeyd's Argon2id queue is full; fail closed */
+    LK_ERR_NEEDS_HASH,        /* FailedOperation.NeedsHash: lk_verify_*_cached and the answer needs an
+                               * Argon2id (not a verdict; nothing recorded) */
+    LK_ERR_LOGIN_EXISTS,      /* InvalidParameter.LoginExist: login name bound to another user */
+    LK_DENY_EXPIRED,          /* AuthFailure.SecretIdExpired: the key's expiry time has passed; decided
+                               * after the secret is checked, like LK_DENY_LOGIN */
+    LK_DENY_RATE_LIMIT,       /* LimitExceeded.RequestLimit: the API key's own request limit for the
+                               * current window is used up; decided last, after everything else
+                               * allowed the request */
     LK_STATUS_COUNT_
 } lk_status;
 
@@ -98,14 +116,28 @@ typedef struct lk_config lk_config;
  * next failing call. ctx may be NULL. Never NULL, never contains a secret. */
 LK_EXPORT const char *lk_errmsg(const lk_ctx *ctx);
 
+/* Copy text into buf (bufsz bytes, always NUL-terminated, cut to fit) with
+ * every credential in it cut to its public part: a SecretId is kept, an API
+ * key keeps its id (first LK_APIKEY_ID_LEN characters), a SecretKey only its
+ * "LKSK" prefix; what follows becomes "..." (at most as many dots as
+ * characters removed, so the result is never longer than text). For
+ * messages and logs that show untrusted input, which may be a key pasted in
+ * the wrong place. Returns buf ("" when buf is NULL or bufsz is 0). */
+LK_EXPORT const char *lk_redact(const char *text, char *buf, size_t bufsz);
+
 /* ---------------------------------------------------------------- config */
 
-/* Load a YAML configuration file (see etc/latchkey.yaml). Unknown keys, wrong
- * types and out-of-range values fail with LK_ERR_CONFIG and a message naming
- * the file, line and key. Relative store paths are resolved against the
- * directory of the file. */
+/* Load a YAML configuration file (see etc/latchkey.yaml). path NULL: the
+ * default file, SYSCONFDIR/latchkey/latchkey.yaml of this build
+ * (/etc/latchkey/latchkey.yaml for --prefix=/usr); no environment variable
+ * is consulted. Unknown keys, wrong types and out-of-range values fail with
+ * LK_ERR_CONFIG and a message naming the file, line and key; so does a
+ * missing file. Relative store paths are resolved against the directory of
+ * the file. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_config_load(const char *path, lk_config **out);
-/* A configuration with every default (LMDB store at the compiled-in path). */
+/* A configuration with every default (LMDB store at the compiled-in path,
+ * LOCALSTATEDIR/lib/latchkey/store.mdb: /var/lib/latchkey/store.mdb for
+ * --prefix=/usr). */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_config_default(lk_config **out);
 /* Set one dotted key, e.g. ("store.path", "/tmp/s.mdb"), with the same
  * validation as the file. */
@@ -116,19 +148,70 @@ LK_EXPORT void lk_config_free(lk_config *cfg);
 
 /* ---------------------------------------------------------------- context */
 
-/* Open the store named by the configuration. The store file is created (mode
- * 0600) if missing; an existing one that is group- or world-writable, or
- * owned by another non-root user, is refused with LK_ERR_STORE_PERM. A store
- * this process can read but not write (a read-only mount) is opened for
- * reading: verification works, without access records, and every change
- * fails with LK_ERR_STORE_PERM. */
+/* Open the store named by the configuration. The store must exist (see
+ * lk_store_create): a missing one is LK_ERR_STORE, with a message naming the
+ * path, and nothing is created. An existing store that is group- or
+ * world-writable, owned by another non-root user, a symbolic link, or in a
+ * directory other users may write (unless sticky), is refused with
+ * LK_ERR_STORE_PERM. A store this process can read but not write (a
+ * read-only mount) is opened for reading: verification works, without
+ * access records, and every change fails with LK_ERR_STORE_PERM. config_path NULL: the
+ * default configuration file, as for lk_config_load. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_open(const char *config_path, lk_ctx **out);
 LK_EXPORT LK_WARN_UNUSED lk_status lk_open_config(const lk_config *cfg, lk_ctx **out);
-/* Flushes deferred access records, closes the store, wipes every secret the
- * ctx held. NULL is a no-op. */
+/* Create the empty store the configuration names (mode 0600; its directory
+ * must exist), the only call that creates one. An existing store is
+ * checked as lk_open checks it and left unchanged: LK_OK. Safe to call from
+ * several processes at once; the store is closed again on return.
+ * Errors: LK_ERR_CONFIG, LK_ERR_STORE (missing directory, I/O),
+ * LK_ERR_STORE_PERM (directory not writable, unsafe store or directory). */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_store_create(const lk_config *cfg);
+/* Copy every record (users, keys with their hashes, API keys, access
+ * records) of the store `from` names into the store `to` names, between any
+ * two backends; both must exist (lk_store_create). A target that holds
+ * anything is refused (LK_ERR_PARAM) unless replace is set, which empties it
+ * first. One write txn on the target: all or nothing; writers of the source
+ * may go on meanwhile (the copy is the snapshot it read). *copied (may be
+ * NULL): the records written. Errors: LK_ERR_PARAM (the same store, a
+ * non-empty target), those of lk_open_config, LK_ERR_STORE_FULL. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_store_copy(const lk_config *from, const lk_config *to, int replace,
+                                                 size_t *copied);
+/* Stops and joins the ctx's flusher thread, flushes deferred access
+ * records, closes the store, wipes every secret the ctx held. No other
+ * thread may be using the ctx. NULL is a no-op. */
 LK_EXPORT void lk_close(lk_ctx *ctx);
-/* Write deferred access records now (verification batches them). */
+/* Write deferred access records now, on the calling thread: when it
+ * returns, every record queued before the call is written (it waits for a
+ * flush the flusher thread is in). On a ctx from lk_connect: a no-op (the
+ * service writes its own). */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_flush(lk_ctx *ctx);
+/* Default 1: verifications queue access records and a thread of the ctx's
+ * own (started by the first queued record; never on a read-only store)
+ * writes them every records.flush_interval_ms, or sooner when
+ * records.flush_batch are queued; no verifying thread ever writes them. It
+ * runs at nice 10 and blocks every signal: the host's threads come first.
+ * enabled 0: records only queue (no thread is started; a running one
+ * sleeps) and the caller runs lk_flush from a thread of its own, every
+ * records.flush_interval_ms. latchkeyd does this. See README. */
+LK_EXPORT void lk_set_auto_flush(lk_ctx *ctx, int enabled);
+
+/* Connect to latchkeyd on the UNIX socket socket_path and return a ctx in
+ * client mode. Before any secret is sent, the socket must be owned by root,
+ * by this process's effective user or by the "latchkey" service user, and
+ * the server process (SO_PEERCRED) must run as that owner or as root.
+ * Through it work: lk_verify_key, lk_verify_apikey, lk_key_get,
+ * lk_apikey_get, lk_login_check, lk_get_stats (the service's counters), lk_flush (no-op),
+ * lk_close; every other call fails with LK_ERR_PARAM.
+ * A service that is gone, or silent for longer than the timeout (15 s),
+ * fails the call at once with LK_ERR_STORE (fail closed); the next call
+ * reconnects. Threads: the ctx may be shared; each concurrent call uses its
+ * own connection from a small pool. Processes: after fork() the child never
+ * uses the parent's connections, it opens its own. Secrets are sent from the
+ * caller's buffer and the copies in the request buffer are wiped. A secret
+ * the protocol cannot carry (empty, over 256 bytes, or holding a NUL: no
+ * real one does) is refused as LK_DENY_MALFORMED without asking the
+ * service, so it leaves no access record. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_connect(const char *socket_path, lk_ctx **out);
 
 /* Release memory returned by list calls (users, access keys). */
 LK_EXPORT void lk_free(void *p);
@@ -150,12 +233,19 @@ typedef enum lk_user_kind {
     LK_USER_COLLABORATOR = 2
 } lk_user_kind;
 
+/* A login name binds a user to a host account (a Unix user name): letters,
+ * digits, '_', '.', '-', starting with a letter, digit or '_', at most 32
+ * bytes (useradd's limit), and not shaped like a SecretId or an API key id.
+ * Unique in the store. */
+#define LK_LOGIN_MAX 32
+
 /* UINs are 1 .. 2^63-1. */
 typedef struct lk_user {
     uint64_t uin;
     lk_user_kind kind;
     uint64_t root_uin;   /* == uin for a root account */
     int64_t create_time; /* Unix seconds */
+    char login[LK_LOGIN_MAX + 1]; /* "" when none is bound */
 } lk_user;
 
 LK_EXPORT const char *lk_user_kind_name(lk_user_kind k); /* "root", "sub-user", "collaborator" */
@@ -163,6 +253,23 @@ LK_EXPORT const char *lk_user_kind_name(lk_user_kind k); /* "root", "sub-user", 
 /* Add a user. A root account has root_uin == uin (or 0); a sub-user or
  * collaborator names an existing root account (LK_ERR_USER_NOT_EXIST). */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_user_add(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64_t root_uin);
+/* The same, binding login (NULL or "": none) in the same transaction.
+ * LK_ERR_PARAM for a malformed login, LK_ERR_LOGIN_EXISTS when another user
+ * holds it. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_user_add_login(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64_t root_uin,
+                                                     const char *login);
+/* Bind, change (login) or remove (NULL or "") a user's login name. Binding
+ * the name the user already has is a no-op. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_user_set_login(lk_ctx *ctx, uint64_t uin, const char *login);
+/* The user bound to login: LK_ERR_USER_NOT_EXIST when none is. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_user_find_login(lk_ctx *ctx, const char *login, lk_user *out);
+/* May a host account named login use latchkey credentials now (the account
+ * phase of PAM, with no secret)? LK_OK when login is bound and its user holds
+ * at least one Active credential (an access key of its own, or for a root
+ * account also an API key); LK_DENY_DISABLED when it is bound and holds none;
+ * LK_ERR_USER_NOT_EXIST when no user is bound to it (latchkey does not know
+ * this account: the host decides). out (may be NULL) gets the user. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_login_check(lk_ctx *ctx, const char *login, lk_user *out);
 LK_EXPORT LK_WARN_UNUSED lk_status lk_user_get(lk_ctx *ctx, uint64_t uin, lk_user *out);
 /* All users (root_uin 0) or one root account and its members, by UIN.
  * *out is freed with lk_free. */
@@ -190,12 +297,32 @@ typedef struct lk_access_key {
     lk_key_status status;
     int64_t create_time;
     int64_t last_access_time; /* 0: never used */
+    int64_t expire_time;      /* Unix seconds; 0: never expires. Refused (LK_DENY_EXPIRED) from
+                               * this second on */
 } lk_access_key;
 
 /* Create a SecretId/SecretKey pair for uin (LK_ERR_USER_NOT_EXIST,
  * LK_ERR_KEY_OVER_LIMIT at the per-user limit). On LK_OK *secret_key holds the
  * SecretKey: the only time it exists outside the caller's input. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_key_create(lk_ctx *ctx, uint64_t uin, lk_access_key *out, lk_secret **secret_key);
+/* The same, with an expiry time (Unix seconds; 0: never). An expiry that is
+ * not in the future is LK_ERR_PARAM. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_key_create_expiring(lk_ctx *ctx, uint64_t uin, int64_t expire_time,
+                                                          lk_access_key *out, lk_secret **secret_key);
+/* Set (Unix seconds) or clear (0) an access key's expiry. A time in the past
+ * is allowed here (it expires the key at once). owner_uin as below. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_key_set_expiry(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin,
+                                                     int64_t expire_time);
+/* Rotation with a grace period, in one write transaction: create a new pair
+ * for the owner of secret_id (with expiry new_expire_time, 0: never) and make
+ * the old one expire grace_seconds from now (never later than an expiry it
+ * already has). Refused with LK_ERR_KEY_OVER_LIMIT when the owner already
+ * holds limits.keys_per_user pairs (delete one first), LK_ERR_PARAM for a
+ * negative grace, LK_ERR_KEY_NOT_EXIST, LK_ERR_UIN_NOT_MATCH (owner_uin != 0
+ * and not the owner). out/secret_key as for lk_key_create. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_key_rotate(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin,
+                                                 int64_t grace_seconds, int64_t new_expire_time, lk_access_key *out,
+                                                 lk_secret **secret_key);
 LK_EXPORT LK_WARN_UNUSED lk_status lk_key_get(lk_ctx *ctx, const char *secret_id, lk_access_key *out);
 LK_EXPORT LK_WARN_UNUSED lk_status lk_key_list(lk_ctx *ctx, uint64_t uin, lk_access_key **out, size_t *count);
 /* owner_uin != 0 checks the key belongs to that user (LK_ERR_UIN_NOT_MATCH). */
@@ -227,16 +354,32 @@ typedef struct lk_apikey {
     char **scope;
     size_t allow_ip_count; /* 0: any address */
     char **allow_ip;
+    int64_t expire_time;   /* Unix seconds; 0: never expires */
+    uint32_t rate_limit;   /* allowed requests per rate_window_s; 0: no limit */
+    uint32_t rate_window_s;
 } lk_apikey;
 
 typedef struct lk_apikey_spec {
-    const char *name;         /* required, 1..LK_NAME_MAX bytes UTF-8, unique per account */
+    const char *name;         /* required, 1..LK_NAME_MAX bytes UTF-8, unique per account; not only
+                               * white space, and neither beginning nor ending with it */
     const char *description;  /* optional */
     const char *const *scope; /* scope_count 0: all */
     size_t scope_count;
     const char *const *allow_ip;
     size_t allow_ip_count;
+    int64_t expire_time;      /* Unix seconds, in the future; 0: never expires */
+    uint32_t rate_limit;      /* 1..LK_RATE_MAX requests per rate_window_s (1..LK_RATE_WINDOW_MAX); 0: none */
+    uint32_t rate_window_s;
 } lk_apikey_spec;
+
+/* Per-key request limits: counted in memory by each ctx, in fixed windows
+ * of rate_window_s starting at a key's first allowed request; only requests
+ * that would otherwise be allowed count. One ctx: exact across its threads
+ * (latchkeyd has one, so the limit is exact across all its clients); each
+ * process that opens the store itself counts on its own. Nothing is written
+ * to the store per request. */
+#define LK_RATE_MAX 1000000000u
+#define LK_RATE_WINDOW_MAX 86400u
 
 /* Fields left NULL / set_* == 0 are unchanged. Name and key value cannot change. */
 typedef struct lk_apikey_edit {
@@ -260,17 +403,140 @@ LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_find(lk_ctx *ctx, uint64_t root_uin
 LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_list(lk_ctx *ctx, uint64_t root_uin, lk_apikey **out, size_t *count);
 LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_edit_key(lk_ctx *ctx, const char *id, const lk_apikey_edit *edit);
 LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_set_status(lk_ctx *ctx, const char *id, lk_key_status st);
+/* Set (limit requests per window_s) or clear (0, 0) an API key's request limit. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_set_rate_limit(lk_ctx *ctx, const char *id, uint32_t limit,
+                                                            uint32_t window_s);
+/* Set (Unix seconds; the past expires it at once) or clear (0) an API key's expiry. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_set_expiry(lk_ctx *ctx, const char *id, int64_t expire_time);
+/* A new value for an API key, in one write transaction: a new key (a new id:
+ * the id is the value's first characters) with the same account, name,
+ * description, scope and allowlist (expiry new_expire_time, 0: never), and
+ * the old one expires grace_seconds from now (never later than an expiry it
+ * already has) and keeps working until then. The name now finds the new
+ * key; the old one keeps its name in lists until deleted. The pair may
+ * exceed limits.apikeys_per_account by one during the grace period. out/key
+ * as for lk_apikey_create. Errors: LK_ERR_PARAM (negative grace),
+ * LK_ERR_KEY_NOT_EXIST. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_reroll(lk_ctx *ctx, const char *id, int64_t grace_seconds,
+                                                    int64_t new_expire_time, lk_apikey *out, lk_secret **key);
 /* Only a disabled key can be deleted (LK_ERR_KEY_ENABLED). */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_delete(lk_ctx *ctx, const char *id);
 LK_EXPORT void lk_apikey_release(lk_apikey *k);
 LK_EXPORT void lk_apikey_list_free(lk_apikey *arr, size_t count);
 
+/* ---------------------------------------------------------------- lifecycle */
+
+/* A key with an expiry, as lk_expiring lists it. */
+typedef struct lk_expiring_key {
+    char key_id[LK_SECRET_ID_LEN + 1]; /* SecretId or API key id */
+    int is_apikey;
+    uint64_t uin;                      /* the owner (API key: its root account) */
+    char name[LK_NAME_MAX + 1];        /* an API key's name; "" for an access key */
+    lk_key_status status;
+    int64_t expire_time;
+} lk_expiring_key;
+
+/* Every access key and API key whose expiry is set and earlier than before
+ * (Unix seconds), already expired ones included, soonest first. *out is
+ * freed with lk_free. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_expiring(lk_ctx *ctx, int64_t before, lk_expiring_key **out, size_t *count);
+
+/* Disable every access key and API key of a user, and for a root account of
+ * all its members, in one write transaction. *disabled (may be NULL): how
+ * many were Active. LK_ERR_USER_NOT_EXIST for an unknown user. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_revoke_user(lk_ctx *ctx, uint64_t uin, size_t *disabled);
+
+/* ---------------------------------------------------------------- audit log */
+
+/* Every change (users, access keys, API keys, revoke) appends one entry to
+ * the store's audit log in the transaction that makes the change: when, who
+ * (the process's real uid and its user name), what, on which key or user,
+ * the changed fields (never a secret) and an optional reason. Entries older
+ * than audit.retention_days are dropped as new ones are written. */
+#define LK_AUDIT_TEXT_MAX 256
+
+typedef struct lk_audit_entry {
+    int64_t time;
+    uint32_t uid;                       /* the acting process's real uid */
+    char user[LK_LOGIN_MAX + 1];        /* its user name; "" when it has none */
+    char action[32];                    /* "key.create", "apikey.reroll", "user.delete", ... */
+    char target[LK_SECRET_ID_LEN + 1];  /* a SecretId, an API key id, or a UIN in decimal */
+    uint64_t uin;                       /* the user the change concerns (a key's owner) */
+    char fields[LK_AUDIT_TEXT_MAX + 1]; /* what changed, "name=value ..."; "" for none */
+    char reason[LK_AUDIT_TEXT_MAX + 1]; /* "" when none was given */
+} lk_audit_entry;
+
+/* The reason recorded with the changes the calling thread makes from now on
+ * (NULL or "": none), e.g. "leaked". At most LK_AUDIT_TEXT_MAX bytes of
+ * printable text (else LK_ERR_PARAM and the reason is unchanged). */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_audit_reason(const char *reason);
+/* The entries from since (Unix seconds) on, oldest first; key_id (NULL: any)
+ * keeps those about that key, uin (0: any) those about that user. *out is
+ * freed with lk_free. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_audit_list(lk_ctx *ctx, int64_t since, const char *key_id, uint64_t uin,
+                                                 lk_audit_entry **out, size_t *count);
+
+/* What lk_scan_text finds. */
+typedef enum lk_cred_kind {
+    LK_CRED_SECRET_ID = 0,  /* a SecretId (public; with its SecretKey a working pair) */
+    LK_CRED_SECRET_KEY = 1, /* a SecretKey: names no key (its SecretId is not part of it) */
+    LK_CRED_APIKEY = 2      /* a whole API key value */
+} lk_cred_kind;
+
+typedef struct lk_found_cred {
+    lk_cred_kind kind;
+    size_t offset;                         /* where in the text */
+    size_t len;
+    char public_id[LK_SECRET_ID_LEN + 1];  /* the SecretId, the API key's id; "" for a SecretKey */
+} lk_found_cred;
+
+/* Find latchkey credentials in text[0..len) (any bytes): a SecretId, a
+ * SecretKey or an API key value, each recognised by its prefix, exact
+ * length, alphabet and checksum, and standing alone (no letter or digit
+ * right before or after it). fn is called for each, in order; a non-zero
+ * return stops the scan. Returns how many were found (reported). Needs no
+ * ctx or store; a found secret is never copied (found->offset points into
+ * text). */
+LK_EXPORT size_t lk_scan_text(const char *text, size_t len, int (*fn)(void *arg, const lk_found_cred *found),
+                              void *arg);
+
+/* Parse an expiry or a time span given on a command line, relative to now
+ * (Unix seconds): "90d", "24h", "30m", "45s", "2w" (a positive whole number
+ * and one unit: seconds, minutes, hours, days, weeks) is now + that span;
+ * "YYYY-MM-DD" (00:00:00 UTC) or "YYYY-MM-DDTHH:MM:SSZ" an absolute UTC time.
+ * With span_only only the first form is accepted and *out is the span in
+ * seconds. LK_ERR_PARAM with a message naming the text otherwise. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_parse_time(const char *text, int64_t now, int span_only, int64_t *out);
+
 /* ---------------------------------------------------------------- verification */
 
+/* What the caller asks for besides the credential. A malformed field is the
+ * caller's error, not a verdict on the credential: verification returns
+ * LK_ERR_PARAM before any lookup, and records nothing. A host that only has a
+ * host name for the peer (PAM_RHOST may hold one) passes NULL. */
 typedef struct lk_verify_req {
-    const char *client_ip; /* NULL: unknown; a key with an allowlist then denies */
-    const char *service;   /* NULL: no scope required; else must be in the key's scope */
+    const char *client_ip; /* NULL or "": unknown, and a key with an allowlist denies; else one IPv4 or
+                            * IPv6 address (no prefix length, no host name) */
+    const char *service;   /* NULL or "": none named, and a key whose scope is a list of services
+                            * denies (LK_DENY_SCOPE), one with scope "all" allows; else a scope
+                            * entry (1..LK_SERVICE_MAX of A-Z a-z 0-9 . _ : / -) that must be in
+                            * the key's scope */
+    const char *login;     /* NULL: no identity check. Else the identity the caller claims
+                              (a PAM user): allowed only when it is the credential's own
+                              public id or the login bound to the credential's owner (for
+                              an API key, its root account); else LK_DENY_LOGIN, decided
+                              after the secret is checked */
+    unsigned flags;        /* LK_VERIFY_* */
 } lk_verify_req;
+
+/* The caller checks the scope itself, per operation (the Mosquitto plugin
+ * matches topics against it): no service is required at verify. */
+#define LK_VERIFY_SCOPE_BY_CALLER 0x1u
+
+/* LK_OK when req (may be NULL) is well-formed, else LK_ERR_PARAM with a
+ * message naming the field. lk_verify_key and lk_verify_apikey check it
+ * first; a caller may check earlier, e.g. before reading a secret. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_verify_req_check(const lk_verify_req *req);
 
 typedef struct lk_verify_info {
     uint64_t uin;        /* the key's owner (API key: its root account) */
@@ -278,7 +544,8 @@ typedef struct lk_verify_info {
 } lk_verify_info;
 
 /* Verify a SecretId/SecretKey pair. Returns LK_OK when allowed, an LK_DENY_*
- * reason when refused, another status on error (store unreachable...).
+ * reason when refused, LK_ERR_PARAM for a malformed req (lk_verify_req_check),
+ * another status on error (store unreachable...).
  * Malformed input (bad prefix, length, checksum) and unknown ids are refused
  * before any Argon2id. The comparison of the secret is constant-time; the
  * secret is never copied outside guarded memory and intermediate copies are
@@ -288,6 +555,27 @@ LK_EXPORT LK_WARN_UNUSED lk_status lk_verify_key(lk_ctx *ctx, const char *secret
                                                  size_t secret_len, const lk_verify_req *req, lk_verify_info *info);
 LK_EXPORT LK_WARN_UNUSED lk_status lk_verify_apikey(lk_ctx *ctx, const char *apikey, size_t len,
                                                     const lk_verify_req *req, lk_verify_info *info);
+/* The same, answering only what needs no Argon2id: a verdict reached without
+ * hashing (malformed, unknown, disabled, IP, scope, a verified-secret cache
+ * hit) is returned and recorded as by lk_verify_key / lk_verify_apikey; when
+ * the secret would have to be hashed they return LK_ERR_NEEDS_HASH instead,
+ * record nothing, and fill info (key id, owner). latchkeyd answers warm
+ * verifies with these on its request threads and runs the full call on its
+ * bounded Argon2id pool, so a warm verify never waits behind a hash. (Plain
+ * functions rather than a request flag: a caller that leaves req->flags
+ * uninitialised must never get this behaviour by accident.) */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_verify_key_cached(lk_ctx *ctx, const char *secret_id, const char *secret_key,
+                                                        size_t secret_len, const lk_verify_req *req,
+                                                        lk_verify_info *info);
+LK_EXPORT LK_WARN_UNUSED lk_status lk_verify_apikey_cached(lk_ctx *ctx, const char *apikey, size_t len,
+                                                           const lk_verify_req *req, lk_verify_info *info);
+
+/* Record an attempt the caller refused before verifying it (latchkeyd's
+ * throttle: LK_DENY_THROTTLED) in key_id's access records, like a verify
+ * would. result must be an LK_DENY_* status (else LK_ERR_PARAM). Deferred
+ * like every record (see lk_flush). Not available through latchkeyd. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_record_refusal(lk_ctx *ctx, const char *key_id, const lk_verify_req *req,
+                                                     lk_status result);
 
 /* ---------------------------------------------------------------- access records */
 
@@ -305,6 +593,17 @@ typedef struct lk_access_record {
  * (pending deferred records included), and its last access time. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_records(lk_ctx *ctx, const char *key_id, lk_access_record out[LK_RECORDS_MAX],
                                               size_t *count, int64_t *last_access_time);
+
+/* ---------------------------------------------------------------- change detection */
+
+/* A number that changes whenever anything but access records changes in
+ * the store (a key, its status, scope or allowlist, a user, a login), in any
+ * process, and when the store file was replaced: a host may keep what it
+ * read (a connected client's key record) while the number stays the same.
+ * Cheap where the backend can tell (LMDB, flatfile: no transaction); *gen
+ * is 0 when it cannot (PostgreSQL, a latchkeyd client): read every time.
+ * Writing access records does not change it. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_store_generation(lk_ctx *ctx, uint64_t *gen);
 
 /* ---------------------------------------------------------------- stats and testing */
 

@@ -10,7 +10,9 @@
  * across threads and processes (one writer at a time, readers never blocked)
  * and its changes become visible to others all at once at commit, or never.
  * Pointers returned by get/scan stay valid until the transaction ends or the
- * same transaction writes.
+ * same transaction writes. A thread holds at most one transaction of a
+ * handle at a time (LMDB waits for the transactions in flight before it
+ * switches to a replaced store file).
  *
  * Errors: functions return an lk_status and, on failure, set the thread's
  * message with lk_seterr(). Missing keys are LK_ERR_NOT_FOUND (no message
@@ -22,9 +24,12 @@
 #include "latchkey.h"
 
 typedef struct lk_backend_conf {
-    const char *path;      /* store file */
+    const char *path;      /* store file (file backends) */
+    const char *conninfo;  /* PostgreSQL: libpq connection string (store.conninfo); others ignore */
     uint64_t map_size;     /* LMDB: map size in bytes; others ignore */
-    int read_only;         /* open for reading only (no create) */
+    size_t cache_entries;  /* PostgreSQL: records cached per handle, 0: none (store.cache_entries); others ignore */
+    int read_only;         /* open for reading only (never creates) */
+    int create;            /* create the store if missing; else a missing store is LK_ERR_STORE */
 } lk_backend_conf;
 
 /* Return 0 to continue, non-zero to stop the scan (scan then returns LK_OK). */
@@ -32,10 +37,12 @@ typedef int (*lk_scan_fn)(void *arg, const char *key, size_t klen, const char *v
 
 typedef struct lk_backend_ops {
     const char *name;
-    /* Create the store (mode 0600) if missing unless read_only. Refuse an
-     * existing store that is group/world-writable or owned by another
-     * non-root user (LK_ERR_STORE_PERM). A missing parent directory is an
-     * LK_ERR_STORE error naming it. */
+    /* Create the store (mode 0600) if missing when create is set and
+     * read_only is not; otherwise a missing store is LK_ERR_STORE with a
+     * message naming the path and `latchkey init`. Refuse an existing store
+     * that is group/world-writable or owned by another non-root user
+     * (LK_ERR_STORE_PERM). A missing parent directory is an LK_ERR_STORE
+     * error naming it. */
     lk_status (*open)(const lk_backend_conf *conf, void **handle);
     void (*close)(void *handle);
     lk_status (*begin)(void *handle, int write, void **txn);
@@ -46,11 +53,21 @@ typedef struct lk_backend_ops {
     lk_status (*del)(void *txn, const char *key, size_t klen);
     /* Keys starting with prefix, in ascending byte order. */
     lk_status (*scan)(void *txn, const char *prefix, size_t plen, lk_scan_fn fn, void *arg);
+    /* Optional (NULL: the backend cannot tell, and lk_store_generation
+     * answers 0, "read every time"). Without a txn, and cheaply (no system
+     * call on most calls: it runs per MQTT message): *token changes whenever
+     * a write txn commits on the store, in any process; *epoch changes when
+     * the handle switched to another store file (a restore renamed a copy
+     * over it). Equal values twice mean nothing was committed between. */
+    lk_status (*change_token)(void *handle, uint64_t *epoch, uint64_t *token);
 } lk_backend_ops;
 
 /* backends/registry.c: the compiled-in backends, by config name. */
 const lk_backend_ops *lk_backend_find(const char *name);
 extern const lk_backend_ops lk_backend_lmdb;
 extern const lk_backend_ops lk_backend_flatfile;
+#ifdef HAVE_POSTGRESQL
+extern const lk_backend_ops lk_backend_postgresql;
+#endif
 
 #endif

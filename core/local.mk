@@ -7,7 +7,7 @@ libcore_la_CFLAGS = $(AM_CFLAGS) -fvisibility=hidden $(SODIUM_CFLAGS) $(LMDB_CFL
 libcore_la_LIBADD = $(SODIUM_LIBS) $(LMDB_LIBS) $(YAML_LIBS)
 libcore_la_SOURCES = \
 	core/latchkey.h core/lk_backend.h core/lk_error.h core/lk_config.h core/lk_ip.h \
-	core/lk_internal.h \
+	core/lk_internal.h core/lk_remote.h \
 	core/status.c \
 	core/config.c \
 	core/ip.c \
@@ -17,10 +17,15 @@ libcore_la_SOURCES = \
 	core/secret.c \
 	core/cache.c \
 	core/ctx.c \
+	core/store_copy.c \
 	core/users.c \
+	core/logins.c \
 	core/access_keys.c \
 	core/apikeys.c \
-	core/records.c
+	core/records.c \
+	core/lifecycle.c \
+	core/audit.c \
+	core/ratelimit.c
 
 lib_LTLIBRARIES += liblatchkey.la
 liblatchkey_la_SOURCES = core/version.c

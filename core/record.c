@@ -57,10 +57,10 @@ static bool needs_escape(unsigned char c)
 static void put_escaped(lk_rec *r, const char *s)
 {
     static const char hex[] = "0123456789ABCDEF";
+    if (!reserve(r, 3 * strlen(s))) /* at most 3 bytes each: one reserve, not one per byte */
+        return;
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (!reserve(r, 3))
-            return;
         if (needs_escape(c)) {
             r->buf[r->len++] = '%';
             r->buf[r->len++] = hex[c >> 4];
@@ -72,9 +72,8 @@ static void put_escaped(lk_rec *r, const char *s)
     r->buf[r->len] = '\0';
 }
 
-static void put_name(lk_rec *r, const char *name)
+static void put_name_n(lk_rec *r, const char *name, size_t n)
 {
-    size_t n = strlen(name);
     if (!reserve(r, n + 2))
         return;
     if (r->len > 0)
@@ -85,10 +84,25 @@ static void put_name(lk_rec *r, const char *name)
     r->buf[r->len] = '\0';
 }
 
+static void put_name(lk_rec *r, const char *name)
+{
+    put_name_n(r, name, strlen(name));
+}
+
 void lk_rec_add(lk_rec *r, const char *name, const char *val)
 {
     put_name(r, name);
     put_escaped(r, val ? val : "");
+}
+
+void lk_rec_add_escaped(lk_rec *r, const char *name, size_t nlen, const char *val, size_t vlen)
+{
+    put_name_n(r, name, nlen);
+    if (!reserve(r, vlen))
+        return;
+    memcpy(r->buf + r->len, val, vlen);
+    r->len += vlen;
+    r->buf[r->len] = '\0';
 }
 
 void lk_rec_add_u64(lk_rec *r, const char *name, uint64_t v)
@@ -98,10 +112,27 @@ void lk_rec_add_u64(lk_rec *r, const char *name, uint64_t v)
     lk_rec_add(r, name, num);
 }
 
+size_t lk_fmt_i64(char buf[LK_I64_STRLEN], int64_t v)
+{
+    char tmp[LK_I64_STRLEN];
+    /* the magnitude as unsigned: INT64_MIN has no positive int64 */
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    size_t n = 0, l = 0;
+    do
+        tmp[n++] = (char)('0' + u % 10);
+    while ((u /= 10) != 0);
+    if (v < 0)
+        buf[l++] = '-';
+    while (n > 0)
+        buf[l++] = tmp[--n];
+    buf[l] = '\0';
+    return l;
+}
+
 void lk_rec_add_i64(lk_rec *r, const char *name, int64_t v)
 {
-    char num[24];
-    snprintf(num, sizeof num, "%lld", (long long)v);
+    char num[LK_I64_STRLEN];
+    lk_fmt_i64(num, v); /* a flush writes thousands: no stdio */
     lk_rec_add(r, name, num);
 }
 
@@ -161,6 +192,30 @@ bool lk_rec_find(const char *rec, size_t len, const char *name, const char **val
     return false;
 }
 
+/* Several fields in one pass over the record: vals[i]/vlens[i] get the first
+ * field named names[i] (as lk_rec_find would); the result has bit i set for
+ * each one found. A decode on the verify path reads five fields: one pass
+ * instead of five. n is at most 32. */
+uint32_t lk_rec_find_many(const char *rec, size_t len, const char *const *names, size_t n, const char **vals,
+                          size_t *vlens)
+{
+    lk_rec_iter it;
+    const char *nm, *v;
+    size_t nl, vl;
+    uint32_t found = 0, all = n >= 32 ? UINT32_MAX : ((uint32_t)1 << n) - 1;
+
+    lk_rec_iter_init(&it, rec, len);
+    while (found != all && lk_rec_next(&it, &nm, &nl, &v, &vl))
+        for (size_t i = 0; i < n && i < 32; i++)
+            if (!(found & ((uint32_t)1 << i)) && strlen(names[i]) == nl && memcmp(names[i], nm, nl) == 0) {
+                vals[i] = v;
+                vlens[i] = vl;
+                found |= (uint32_t)1 << i;
+                break;
+            }
+    return found;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9')
@@ -174,24 +229,28 @@ static int hexval(char c)
 
 bool lk_rec_unescape(const char *val, size_t vlen, char *out, size_t outsz)
 {
-    size_t o = 0;
-    for (size_t i = 0; i < vlen; i++) {
-        char c = val[i];
-        if (c == '%') {
-            if (vlen - i < 3) /* '%' needs two hex digits after it */
-                return false;
-            int hi = hexval(val[i + 1]), lo = hexval(val[i + 2]);
-            if (hi < 0 || lo < 0)
-                return false;
-            c = (char)(hi * 16 + lo);
-            i += 2;
-        }
-        if (o + 1 >= outsz)
-            return false;
-        out[o++] = c;
-    }
+    size_t o = 0, i = 0;
     if (outsz == 0)
         return false;
+    while (i < vlen) {
+        /* the run up to the next escape, copied whole (a stored hash has few) */
+        const char *pct = memchr(val + i, '%', vlen - i);
+        size_t run = pct ? (size_t)(pct - (val + i)) : vlen - i;
+        if (run >= outsz - o)
+            return false;
+        memcpy(out + o, val + i, run);
+        o += run;
+        i += run;
+        if (pct == NULL)
+            break;
+        if (vlen - i < 3) /* '%' needs two hex digits after it */
+            return false;
+        int hi = hexval(val[i + 1]), lo = hexval(val[i + 2]);
+        if (hi < 0 || lo < 0 || o + 1 >= outsz)
+            return false;
+        out[o++] = (char)(hi * 16 + lo);
+        i += 3;
+    }
     out[o] = '\0';
     return true;
 }
@@ -233,15 +292,44 @@ static char **list_block(size_t n, size_t bytes)
     return items;
 }
 
+static size_t list_count(const char *val, size_t vlen)
+{
+    size_t count = vlen ? 1 : 0;
+    for (size_t i = 0; i < vlen; i++)
+        count += val[i] == ',';
+    return count;
+}
+
+bool lk_rec_parse_list_in(const char *val, size_t vlen, size_t max_items, size_t max_len, char *buf, size_t bufsz,
+                          char **items, size_t *n)
+{
+    size_t count = list_count(val, vlen);
+    *n = 0;
+    if (count > max_items || bufsz < vlen + count)
+        return false;
+    char *dst = buf;
+    const char *p = val, *end = val + vlen;
+    for (size_t k = 0; k < count; k++) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *e = comma ? comma : end;
+        size_t room = (size_t)(e - p) + 1;
+        if (!lk_rec_unescape(p, (size_t)(e - p), dst, room) || dst[0] == '\0' || strlen(dst) > max_len)
+            return false;
+        items[k] = dst;
+        dst += strlen(dst) + 1;
+        p = e + 1;
+    }
+    *n = count;
+    return true;
+}
+
 bool lk_rec_parse_list(const char *val, size_t vlen, size_t max_items, size_t max_len, char ***items, size_t *n,
                        bool *oom)
 {
-    size_t count = vlen ? 1 : 0;
+    size_t count = list_count(val, vlen);
     *oom = false;
     *items = NULL;
     *n = 0;
-    for (size_t i = 0; i < vlen; i++)
-        count += val[i] == ',';
     if (count > max_items)
         return false;
     if (count == 0)
@@ -251,22 +339,11 @@ bool lk_rec_parse_list(const char *val, size_t vlen, size_t max_items, size_t ma
         *oom = true;
         return false;
     }
-    char *dst = (char *)(list + count + 1);
-    const char *p = val, *end = val + vlen;
-    for (size_t k = 0; k < count; k++) {
-        const char *comma = memchr(p, ',', (size_t)(end - p));
-        const char *e = comma ? comma : end;
-        size_t room = (size_t)(e - p) + 1;
-        if (!lk_rec_unescape(p, (size_t)(e - p), dst, room) || dst[0] == '\0' || strlen(dst) > max_len) {
-            free(list);
-            return false;
-        }
-        list[k] = dst;
-        dst += strlen(dst) + 1;
-        p = e + 1;
+    if (!lk_rec_parse_list_in(val, vlen, max_items, max_len, (char *)(list + count + 1), vlen + count, list, n)) {
+        free(list);
+        return false;
     }
     *items = list;
-    *n = count;
     return true;
 }
 

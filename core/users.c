@@ -2,6 +2,7 @@
  * users.c — root accounts and their sub-users / collaborators.
  */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,9 +27,11 @@ static lk_status decode_user(uint64_t uin, const char *v, size_t vl, lk_user *ou
     uint64_t kind = 0, root = 0;
     int64_t created = 0;
 
+    memset(out, 0, sizeof *out);
     if (!lk_rec_find(v, vl, "kind", &f, &fl) || !lk_rec_parse_u64(f, fl, &kind) || kind > 2 ||
         !lk_rec_find(v, vl, "root", &f, &fl) || !lk_rec_parse_u64(f, fl, &root) ||
-        !lk_rec_find(v, vl, "created", &f, &fl) || !lk_rec_parse_i64(f, fl, &created))
+        !lk_rec_find(v, vl, "created", &f, &fl) || !lk_rec_parse_i64(f, fl, &created) ||
+        (lk_rec_find(v, vl, "login", &f, &fl) && !lk_rec_unescape(f, fl, out->login, sizeof out->login)))
         return lk_seterr(LK_ERR_STORE, "corrupt user record for UIN %" PRIu64, uin);
     out->uin = uin;
     out->kind = (lk_user_kind)kind;
@@ -52,12 +55,32 @@ lk_status lk_user_load(lk_txn *txn, uint64_t uin, lk_user *out)
     return decode_user(uin, v, vl, out);
 }
 
-lk_status lk_user_add(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64_t root_uin)
+static lk_status put_user(lk_txn *txn, const lk_user *u)
 {
     char key[LK_KEYBUF];
+    lk_rec rec;
+    lk_rec_init(&rec);
+    lk_rec_add_u64(&rec, "kind", (uint64_t)u->kind);
+    lk_rec_add_u64(&rec, "root", u->root_uin);
+    lk_rec_add_i64(&rec, "created", u->create_time);
+    if (u->login[0])
+        lk_rec_add(&rec, "login", u->login);
+    lk_key_user(key, u->uin);
+    lk_status st = lk_txn_put(txn, key, &rec);
+    lk_rec_free(&rec);
+    return st;
+}
+
+lk_status lk_user_add(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64_t root_uin)
+{
+    return lk_user_add_login(ctx, uin, kind, root_uin, NULL);
+}
+
+lk_status lk_user_add_login(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64_t root_uin, const char *login)
+{
+    LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     lk_user root;
-    lk_rec rec;
 
     if (!lk_uin_ok(uin))
         return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range (1..%" PRId64 ")", uin, INT64_MAX);
@@ -70,6 +93,8 @@ lk_status lk_user_add(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64_t roo
     } else if (!lk_uin_ok(root_uin) || root_uin == uin) {
         return lk_seterr(LK_ERR_PARAM, "a %s needs the UIN of its root account", lk_user_kind_name(kind));
     }
+    if (login != NULL && login[0] != '\0' && !lk_login_ok(login))
+        return lk_login_invalid(login);
 
     lk_status st = lk_txn_begin(ctx, true, &txn);
     if (st != LK_OK)
@@ -94,14 +119,57 @@ lk_status lk_user_add(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64_t roo
             goto out;
         }
     }
-    lk_rec_init(&rec);
-    lk_rec_add_u64(&rec, "kind", (uint64_t)kind);
-    lk_rec_add_u64(&rec, "root", root_uin);
-    lk_rec_add_i64(&rec, "created", lk_now(ctx));
-    lk_key_user(key, uin);
-    st = lk_txn_put(&txn, key, &rec);
-    lk_rec_free(&rec);
+    lk_user u = {.uin = uin, .kind = kind, .root_uin = root_uin, .create_time = lk_now(ctx)};
+    if (login != NULL && login[0] != '\0') {
+        snprintf(u.login, sizeof u.login, "%s", login);
+        if ((st = lk_login_bind(&txn, uin, login)) != LK_OK)
+            goto out;
+    }
+    if ((st = put_user(&txn, &u)) != LK_OK)
+        goto out;
+    char target[24];
+    snprintf(target, sizeof target, "%" PRIu64, uin);
+    if ((st = lk_audit(ctx, &txn, "user.add", target, uin, "kind=%s root=%" PRIu64 " login=%s",
+                       lk_user_kind_name(kind), root_uin, u.login)) != LK_OK)
+        goto out;
+    return lk_txn_commit(&txn);
+out:
+    lk_txn_abort(&txn);
+    return st;
+}
+
+lk_status lk_user_set_login(lk_ctx *ctx, uint64_t uin, const char *login)
+{
+    LK_LOCAL_ONLY(ctx);
+    lk_txn txn;
+    lk_user u;
+
+    if (!lk_uin_ok(uin))
+        return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range", uin);
+    if (login == NULL)
+        login = "";
+    if (login[0] != '\0' && !lk_login_ok(login))
+        return lk_login_invalid(login);
+    lk_status st = lk_txn_begin(ctx, true, &txn);
     if (st != LK_OK)
+        return st;
+    if ((st = lk_user_load(&txn, uin, &u)) != LK_OK)
+        goto out;
+    if (strcmp(u.login, login) == 0) { /* nothing to change */
+        lk_txn_abort(&txn);
+        return LK_OK;
+    }
+    /* Bind the new name first: it fails cleanly when another user holds it. */
+    if (login[0] != '\0' && (st = lk_login_bind(&txn, uin, login)) != LK_OK)
+        goto out;
+    if (u.login[0] != '\0' && (st = lk_login_unbind(&txn, u.login)) != LK_OK)
+        goto out;
+    snprintf(u.login, sizeof u.login, "%s", login);
+    if ((st = put_user(&txn, &u)) != LK_OK)
+        goto out;
+    char target[24];
+    snprintf(target, sizeof target, "%" PRIu64, uin);
+    if ((st = lk_audit(ctx, &txn, "user.edit", target, uin, "login=%s", login)) != LK_OK)
         goto out;
     return lk_txn_commit(&txn);
 out:
@@ -111,6 +179,7 @@ out:
 
 lk_status lk_user_get(lk_ctx *ctx, uint64_t uin, lk_user *out)
 {
+    LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     if (!lk_uin_ok(uin))
         return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range", uin);
@@ -169,6 +238,7 @@ static lk_status collect_users(lk_txn *txn, uint64_t root_uin, user_list *l)
 
 lk_status lk_user_list(lk_ctx *ctx, uint64_t root_uin, lk_user **out, size_t *count)
 {
+    LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     user_list l;
 
@@ -223,6 +293,7 @@ static int id_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl)
 
 lk_status lk_user_delete(lk_ctx *ctx, uint64_t uin, int force)
 {
+    LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     lk_user u;
     user_list members = {0};
@@ -293,8 +364,14 @@ lk_status lk_user_delete(lk_ctx *ctx, uint64_t uin, int force)
         st = LK_OK;
     if (st != LK_OK)
         goto out;
+    if (u.login[0] != '\0' && (st = lk_login_unbind(&txn, u.login)) != LK_OK)
+        goto out;
     lk_key_user(key, uin);
     if ((st = lk_txn_del(&txn, key)) != LK_OK)
+        goto out;
+    snprintf(key, sizeof key, "%" PRIu64, uin);
+    if ((st = lk_audit(ctx, &txn, "user.delete", key, uin, "keys_deleted=%zu apikeys_deleted=%zu", aks.n, apis.n)) !=
+        LK_OK)
         goto out;
     st = lk_txn_commit(&txn);
     if (st == LK_OK) {
@@ -310,5 +387,90 @@ done:
     free(members.items);
     free(aks.ids);
     free(apis.ids);
+    return st;
+}
+
+/* Append src's ids to dst (for the cache eviction after commit). */
+static bool append_ids(id_list *dst, const id_list *src)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        void *g = lk_grow(dst->ids, &dst->cap, dst->n, sizeof *dst->ids, 8);
+        if (g == NULL)
+            return false;
+        dst->ids = g;
+        memcpy(dst->ids[dst->n++], src->ids[i], sizeof src->ids[i]);
+    }
+    return true;
+}
+
+/* Disable every key under one user's two indexes, inside txn; their ids go to done. */
+static lk_status revoke_one(lk_txn *txn, uint64_t uin, size_t *disabled, id_list *done)
+{
+    char prefix_k[LK_KEYBUF], prefix_a[LK_KEYBUF];
+    lk_key_ak_index(prefix_k, uin, "");
+    lk_key_api_index(prefix_a, uin, "");
+    id_list k = {.skip = strlen(prefix_k)}, a = {.skip = strlen(prefix_a)};
+    lk_status st = lk_txn_scan(txn, prefix_k, id_cb, &k);
+    if (st == LK_OK)
+        st = lk_txn_scan(txn, prefix_a, id_cb, &a);
+    if (st == LK_OK && (k.oom || a.oom || !append_ids(done, &k) || !append_ids(done, &a)))
+        st = lk_seterr(LK_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < k.n + a.n && st == LK_OK; i++) {
+        bool changed;
+        st = i < k.n ? lk_key_disable_in(txn, k.ids[i], &changed) : lk_apikey_disable_in(txn, a.ids[i - k.n], &changed);
+        if (st == LK_OK && changed)
+            ++*disabled;
+    }
+    free(k.ids);
+    free(a.ids);
+    return st;
+}
+
+lk_status lk_revoke_user(lk_ctx *ctx, uint64_t uin, size_t *disabled)
+{
+    LK_LOCAL_ONLY(ctx);
+    lk_txn txn;
+    lk_user u;
+    user_list members = {0};
+    id_list ids = {0};
+    size_t n = 0;
+
+    if (disabled)
+        *disabled = 0;
+    if (!lk_uin_ok(uin))
+        return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range", uin);
+    lk_status st = lk_txn_begin(ctx, true, &txn);
+    if (st != LK_OK)
+        return st;
+    if ((st = lk_user_load(&txn, uin, &u)) != LK_OK)
+        goto out;
+    if (u.kind == LK_USER_ROOT) {
+        /* the root account and its members (collect_users lists the root too) */
+        if ((st = collect_users(&txn, uin, &members)) != LK_OK)
+            goto out;
+        for (size_t i = 0; i < members.n && st == LK_OK; i++)
+            st = revoke_one(&txn, members.items[i].uin, &n, &ids);
+    } else {
+        st = revoke_one(&txn, uin, &n, &ids);
+    }
+    if (st != LK_OK)
+        goto out;
+    char target[24];
+    snprintf(target, sizeof target, "%" PRIu64, uin);
+    if ((st = lk_audit(ctx, &txn, "revoke", target, uin, "disabled=%zu members=%zu", n,
+                       members.n > 0 ? members.n - 1 : 0)) != LK_OK)
+        goto out;
+    if ((st = lk_txn_commit(&txn)) != LK_OK)
+        goto done;
+    for (size_t i = 0; i < ids.n; i++)
+        lk_cache_evict(ctx->cache, ids.ids[i]);
+    if (disabled)
+        *disabled = n;
+    goto done;
+out:
+    lk_txn_abort(&txn);
+done:
+    free(members.items);
+    free(ids.ids);
     return st;
 }

@@ -19,13 +19,32 @@ struct lk_pool_ref {
     struct lk_pool_ref *next;
     char *path;
     lk_ctx *ctx;
-    struct stat seen; /* the config file when ctx was opened */
+    struct stat seen; /* the config file (or socket) when ctx was opened */
+    bool socket;      /* path is latchkeyd's socket, ctx from lk_connect */
     unsigned refs;
     bool retired;     /* the file changed: no new users; closed at refs == 0 */
 };
 
 static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct lk_pool_ref *pool;
+static pthread_once_t fork_handler_once = PTHREAD_ONCE_INIT;
+
+/* In a forked child pool_lock may be held by a parent thread that does not
+ * exist there: it can only be re-initialised. The list stays: every change
+ * to it is one pointer store, and each ctx on it adopts itself after fork.
+ * Refs taken by the parent's threads are never released in the child, so an
+ * entry they pin is never closed there (a leak, not a hazard). */
+static void pool_after_fork(void)
+{
+    pthread_mutex_init(&pool_lock, NULL);
+}
+
+static void register_fork_handler(void)
+{
+    /* Fails only for lack of memory: children are then as unprotected as
+     * before the handler existed, which is all that can be done. */
+    (void)pthread_atfork(NULL, NULL, pool_after_fork);
+}
 
 static bool same_file(const struct stat *a, const struct stat *b)
 {
@@ -47,11 +66,11 @@ static void unlink_and_close(struct lk_pool_ref *e)
 }
 
 /* A live entry for path matching the file as it is now; retires stale ones. */
-static struct lk_pool_ref *find_live(const char *path, const struct stat *now)
+static struct lk_pool_ref *find_live(const char *path, bool socket, const struct stat *now)
 {
     for (struct lk_pool_ref *e = pool, *next; e; e = next) {
         next = e->next;
-        if (e->retired || strcmp(e->path, path) != 0)
+        if (e->retired || e->socket != socket || strcmp(e->path, path) != 0)
             continue;
         if (same_file(&e->seen, now))
             return e;
@@ -62,18 +81,24 @@ static struct lk_pool_ref *find_live(const char *path, const struct stat *now)
     return NULL;
 }
 
-lk_status lk_pool_acquire(const char *config_path, lk_ctx **ctx, lk_pool_ref **ref)
+static lk_status open_path(const char *path, bool socket, lk_ctx **out)
+{
+    return socket ? lk_connect(path, out) : lk_open(path, out);
+}
+
+static lk_status acquire(const char *config_path, bool socket, lk_ctx **ctx, lk_pool_ref **ref)
 {
     struct stat now;
     lk_ctx *opened;
 
     *ctx = NULL;
     *ref = NULL;
+    pthread_once(&fork_handler_once, register_fork_handler);
     if (stat(config_path, &now) != 0)
-        return lk_open(config_path, ctx); /* fails, with lk_open's own message */
+        return open_path(config_path, socket, ctx); /* fails, with its own message */
 
     pthread_mutex_lock(&pool_lock);
-    struct lk_pool_ref *e = find_live(config_path, &now);
+    struct lk_pool_ref *e = find_live(config_path, socket, &now);
     if (e != NULL) {
         e->refs++;
         pthread_mutex_unlock(&pool_lock);
@@ -83,7 +108,7 @@ lk_status lk_pool_acquire(const char *config_path, lk_ctx **ctx, lk_pool_ref **r
     }
     pthread_mutex_unlock(&pool_lock);
 
-    lk_status st = lk_open(config_path, &opened);
+    lk_status st = open_path(config_path, socket, &opened);
     if (st != LK_OK)
         return st;
     struct lk_pool_ref *fresh = calloc(1, sizeof *fresh);
@@ -96,11 +121,12 @@ lk_status lk_pool_acquire(const char *config_path, lk_ctx **ctx, lk_pool_ref **r
     }
 
     pthread_mutex_lock(&pool_lock);
-    e = find_live(config_path, &now); /* another thread may have opened it meanwhile */
+    e = find_live(config_path, socket, &now); /* another thread may have opened it meanwhile */
     if (e == NULL) {
         fresh->path = path;
         fresh->ctx = opened;
         fresh->seen = now;
+        fresh->socket = socket;
         fresh->next = pool;
         pool = fresh;
         e = fresh;
@@ -118,6 +144,16 @@ lk_status lk_pool_acquire(const char *config_path, lk_ctx **ctx, lk_pool_ref **r
     return LK_OK;
 }
 
+lk_status lk_pool_acquire(const char *config_path, lk_ctx **ctx, lk_pool_ref **ref)
+{
+    return acquire(config_path, false, ctx, ref);
+}
+
+lk_status lk_pool_acquire_socket(const char *socket_path, lk_ctx **ctx, lk_pool_ref **ref)
+{
+    return acquire(socket_path, true, ctx, ref);
+}
+
 lk_ctx *lk_pool_ctx(const lk_pool_ref *ref)
 {
     return ref->ctx;
@@ -130,5 +166,15 @@ void lk_pool_release(lk_pool_ref *ref)
     pthread_mutex_lock(&pool_lock);
     if (--ref->refs == 0 && ref->retired)
         unlink_and_close(ref);
+    pthread_mutex_unlock(&pool_lock);
+}
+
+void lk_pool_flush_all(void)
+{
+    pthread_mutex_lock(&pool_lock);
+    for (struct lk_pool_ref *e = pool; e; e = e->next) {
+        lk_status st = lk_flush(e->ctx);
+        (void)st; /* at exit there is no one left to tell */
+    }
     pthread_mutex_unlock(&pool_lock);
 }

@@ -63,9 +63,19 @@ extern "C" {
 #define LK_PLUGIN_ERR_STORE_FULL  22 /* FailedOperation.StoreFull */
 #define LK_PLUGIN_ERR_NOMEM       23 /* InternalError.OutOfMemory */
 #define LK_PLUGIN_ERR_INTERNAL    24 /* InternalError */
+/* Added later; numbers stay frozen too. An older host sees them as errors
+ * (not in 13..18) and fails closed, which is the safe reading. */
+#define LK_PLUGIN_DENY_LOGIN      25 /* AuthFailure.LoginNotMatch: credential not the login's */
+#define LK_PLUGIN_DENY_THROTTLED  26 /* AuthFailure.TooManyAttempts: too many wrong secrets lately */
+#define LK_PLUGIN_ERR_BUSY        27 /* RequestLimitExceeded.Busy: latchkeyd overloaded, try later */
+#define LK_PLUGIN_DENY_EXPIRED    28 /* AuthFailure.SecretIdExpired: the key's expiry has passed */
+#define LK_PLUGIN_DENY_RATE_LIMIT 29 /* LimitExceeded.RequestLimit: the API key's request limit is used up */
 
 /* 1 when a result is a denial (a verdict on the credential). */
-#define LK_PLUGIN_IS_DENIAL(r) ((r) >= LK_PLUGIN_DENY_MALFORMED && (r) <= LK_PLUGIN_DENY_SCOPE)
+#define LK_PLUGIN_IS_DENIAL(r)                                                      \
+    (((r) >= LK_PLUGIN_DENY_MALFORMED && (r) <= LK_PLUGIN_DENY_SCOPE) ||            \
+     (r) == LK_PLUGIN_DENY_LOGIN || (r) == LK_PLUGIN_DENY_THROTTLED || (r) == LK_PLUGIN_DENY_EXPIRED || \
+     (r) == LK_PLUGIN_DENY_RATE_LIMIT)
 
 /* Version 1 of the table. */
 struct lk_plugin_api {
@@ -73,7 +83,9 @@ struct lk_plugin_api {
     uint32_t struct_size; /* sizeof the module's table, in bytes */
 
     /* Open the configuration at config_path (NULL: the compiled-in default)
-     * and its store. On 0, *handle is set; on failure *handle is NULL and err
+     * and its store. A config_path of "unix:PATH", or the path of a UNIX
+     * socket, connects to latchkeyd there instead (see lk_connect): the host
+     * then needs no access to the store. On 0, *handle is set; on failure *handle is NULL and err
      * (when errlen > 0) holds a NUL-terminated message, truncated to fit. */
     int (*open)(const char *config_path, void **handle, char *err, size_t errlen);
 
@@ -81,8 +93,9 @@ struct lk_plugin_api {
      * be NUL-terminated; it is never copied outside guarded memory).
      * client_ip: the peer's IPv4/IPv6 address text, or NULL when unknown (a
      * key with an IP allowlist then denies). service: the scope entry the
-     * request needs, or NULL for none. uin_out (may be NULL) receives the
-     * key's owner UIN on 0. */
+     * request needs, or NULL for none. Any other client_ip (a host name, a
+     * range) or a malformed service is LK_PLUGIN_ERR_PARAM, not a verdict.
+     * uin_out (may be NULL) receives the key's owner UIN on 0. */
     int (*verify_secretid)(void *handle, const char *secret_id, const char *secret_key, size_t keylen,
                            const char *client_ip, const char *service, uint64_t *uin_out);
 

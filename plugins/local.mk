@@ -28,3 +28,15 @@ mosquitto_latchkey_la_CFLAGS = $(AM_CFLAGS)
 mosquitto_latchkey_la_LIBADD = liblatchkey.la
 mosquitto_latchkey_la_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^mosquitto_plugin_(version|init|cleanup)$$'
 endif
+
+if HAVE_APACHE
+# Apache and APR symbols resolve against the httpd binary at LoadModule
+# time (as the Mosquitto plugin's do): no -no-undefined, no -lapr.
+apachemod_LTLIBRARIES = mod_authn_latchkey.la
+mod_authn_latchkey_la_SOURCES = plugins/mod_authn_latchkey.c plugins/ctx_pool.c plugins/ctx_pool.h
+mod_authn_latchkey_la_CPPFLAGS = $(AM_CPPFLAGS) $(APACHE_CPPFLAGS)
+# Apache's headers are C89/gnu: the module alone is built as gnu11.
+mod_authn_latchkey_la_CFLAGS = $(AM_CFLAGS) -std=gnu11
+mod_authn_latchkey_la_LIBADD = liblatchkey.la
+mod_authn_latchkey_la_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^authn_latchkey_module$$'
+endif

@@ -5,38 +5,81 @@
  * The handle the host holds is the lk_ctx itself: the core already makes it
  * thread-safe and fork-safe, so the adapter keeps no state of its own.
  */
-#include <assert.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "latchkey.h"
 #include "latchkey-plugin.h"
 
-/* The ABI numbers are frozen; if the core ever renumbers lk_status, the build
- * breaks here instead of hosts silently misreading results. */
-static_assert(LK_PLUGIN_OK == LK_OK, "ABI result numbers");
-static_assert(LK_PLUGIN_ERR_PARAM == LK_ERR_PARAM, "ABI result numbers");
-static_assert(LK_PLUGIN_ERR_NOT_FOUND == LK_ERR_NOT_FOUND, "ABI result numbers");
-static_assert(LK_PLUGIN_DENY_MALFORMED == LK_DENY_MALFORMED, "ABI result numbers");
-static_assert(LK_PLUGIN_DENY_UNKNOWN == LK_DENY_UNKNOWN_KEY, "ABI result numbers");
-static_assert(LK_PLUGIN_DENY_BAD_SECRET == LK_DENY_BAD_SECRET, "ABI result numbers");
-static_assert(LK_PLUGIN_DENY_DISABLED == LK_DENY_DISABLED, "ABI result numbers");
-static_assert(LK_PLUGIN_DENY_IP == LK_DENY_IP, "ABI result numbers");
-static_assert(LK_PLUGIN_DENY_SCOPE == LK_DENY_SCOPE, "ABI result numbers");
-static_assert(LK_PLUGIN_ERR_CONFIG == LK_ERR_CONFIG, "ABI result numbers");
-static_assert(LK_PLUGIN_ERR_STORE == LK_ERR_STORE, "ABI result numbers");
-static_assert(LK_PLUGIN_ERR_STORE_PERM == LK_ERR_STORE_PERM, "ABI result numbers");
-static_assert(LK_PLUGIN_ERR_STORE_FULL == LK_ERR_STORE_FULL, "ABI result numbers");
-static_assert(LK_PLUGIN_ERR_NOMEM == LK_ERR_NOMEM, "ABI result numbers");
-static_assert(LK_PLUGIN_ERR_INTERNAL == LK_ERR_INTERNAL, "ABI result numbers");
+/* The ABI numbers are frozen (latchkey-plugin.h) while lk_status may grow
+ * in the middle: results cross the boundary through this table only. */
+static const struct {
+    lk_status st;
+    int abi;
+} abi_results[] = {
+    {LK_OK, LK_PLUGIN_OK},
+    {LK_ERR_PARAM, LK_PLUGIN_ERR_PARAM},
+    {LK_ERR_USER_NOT_EXIST, 2},
+    {LK_ERR_USER_EXISTS, 3},
+    {LK_ERR_KEY_NOT_EXIST, 4},
+    {LK_ERR_NAME_EXISTS, 5},
+    {LK_ERR_KEY_OVER_LIMIT, 6},
+    {LK_ERR_APIKEY_OVER_LIMIT, 7},
+    {LK_ERR_SUB_UIN, 8},
+    {LK_ERR_UIN_NOT_MATCH, 9},
+    {LK_ERR_USER_HAS_KEYS, 10},
+    {LK_ERR_KEY_ENABLED, 11},
+    {LK_ERR_NOT_FOUND, LK_PLUGIN_ERR_NOT_FOUND},
+    {LK_DENY_MALFORMED, LK_PLUGIN_DENY_MALFORMED},
+    {LK_DENY_UNKNOWN_KEY, LK_PLUGIN_DENY_UNKNOWN},
+    {LK_DENY_BAD_SECRET, LK_PLUGIN_DENY_BAD_SECRET},
+    {LK_DENY_DISABLED, LK_PLUGIN_DENY_DISABLED},
+    {LK_DENY_IP, LK_PLUGIN_DENY_IP},
+    {LK_DENY_SCOPE, LK_PLUGIN_DENY_SCOPE},
+    {LK_DENY_LOGIN, LK_PLUGIN_DENY_LOGIN},
+    {LK_DENY_THROTTLED, LK_PLUGIN_DENY_THROTTLED},
+    {LK_ERR_CONFIG, LK_PLUGIN_ERR_CONFIG},
+    {LK_ERR_STORE, LK_PLUGIN_ERR_STORE},
+    {LK_ERR_STORE_PERM, LK_PLUGIN_ERR_STORE_PERM},
+    {LK_ERR_STORE_FULL, LK_PLUGIN_ERR_STORE_FULL},
+    {LK_ERR_NOMEM, LK_PLUGIN_ERR_NOMEM},
+    {LK_ERR_INTERNAL, LK_PLUGIN_ERR_INTERNAL},
+    {LK_ERR_BUSY, LK_PLUGIN_ERR_BUSY},
+    {LK_DENY_EXPIRED, LK_PLUGIN_DENY_EXPIRED},
+    {LK_DENY_RATE_LIMIT, LK_PLUGIN_DENY_RATE_LIMIT},
+    /* LK_ERR_NEEDS_HASH needs a flag the ABI never passes: InternalError */
+};
+
+#define NRESULTS (sizeof abi_results / sizeof abi_results[0])
+
+static int to_abi(lk_status st)
+{
+    for (size_t i = 0; i < NRESULTS; i++)
+        if (abi_results[i].st == st)
+            return abi_results[i].abi;
+    return LK_PLUGIN_ERR_INTERNAL;
+}
 
 /* An int from the host may be anything: only known values reach the core's
  * tables. */
 static lk_status to_status(int result)
 {
-    if (result < 0 || result >= (int)LK_STATUS_COUNT_)
-        return LK_ERR_INTERNAL;
-    return (lk_status)result;
+    for (size_t i = 0; i < NRESULTS; i++)
+        if (abi_results[i].abi == result)
+            return abi_results[i].st;
+    return LK_ERR_INTERNAL;
+}
+
+/* "unix:PATH", or an existing socket: the host talks to latchkeyd. */
+static const char *socket_path_of(const char *config_path)
+{
+    struct stat sb;
+    if (strncmp(config_path, "unix:", 5) == 0)
+        return config_path + 5;
+    if (stat(config_path, &sb) == 0 && S_ISSOCK(sb.st_mode))
+        return config_path;
+    return NULL;
 }
 
 static int abi_open(const char *config_path, void **handle, char *err, size_t errlen)
@@ -53,7 +96,9 @@ static int abi_open(const char *config_path, void **handle, char *err, size_t er
     }
     *handle = NULL;
 
-    if (config_path != NULL) {
+    if (config_path != NULL && socket_path_of(config_path) != NULL) {
+        st = lk_connect(socket_path_of(config_path), &ctx);
+    } else if (config_path != NULL) {
         st = lk_open(config_path, &ctx);
     } else {
         lk_config *cfg = NULL;
@@ -65,7 +110,7 @@ static int abi_open(const char *config_path, void **handle, char *err, size_t er
     if (st != LK_OK) {
         if (err != NULL && errlen > 0)
             snprintf(err, errlen, "%s: %s", lk_status_code(st), lk_errmsg(NULL));
-        return (int)st;
+        return to_abi(st);
     }
     *handle = ctx;
     return LK_PLUGIN_OK;
@@ -84,7 +129,7 @@ static int abi_verify_secretid(void *handle, const char *secret_id, const char *
     st = lk_verify_key(handle, secret_id, secret_key, keylen, &req, &info);
     if (st == LK_OK && uin_out != NULL)
         *uin_out = info.uin;
-    return (int)st;
+    return to_abi(st);
 }
 
 static int abi_verify_apikey(void *handle, const char *key, size_t len, const char *client_ip,
@@ -100,7 +145,7 @@ static int abi_verify_apikey(void *handle, const char *key, size_t len, const ch
     st = lk_verify_apikey(handle, key, len, &req, &info);
     if (st == LK_OK && uin_out != NULL)
         *uin_out = info.uin;
-    return (int)st;
+    return to_abi(st);
 }
 
 static void abi_close(void *handle)

@@ -5,6 +5,9 @@ SH_LOG_COMPILER = $(SHELL)
 AM_TESTS_ENVIRONMENT = \
 	LK_BUILDDIR='$(abs_top_builddir)'; export LK_BUILDDIR; \
 	LK_SRCDIR='$(abs_top_srcdir)'; export LK_SRCDIR; \
+	LK_STATEDIR='$(latchkeystatedir)'; export LK_STATEDIR; \
+	LK_HAVE_POSTGRESQL='$(LK_HAVE_POSTGRESQL)'; export LK_HAVE_POSTGRESQL; \
+	LK_HAVE_HTTP='$(LK_HAVE_HTTP)'; export LK_HAVE_HTTP; \
 	TZ=UTC; export TZ;
 
 # Unit tests link the convenience library to reach internal functions.
@@ -18,3 +21,6 @@ include tests/e2e/cli.mk
 include tests/plugins/plugins.mk
 include tests/fuzz/fuzz.mk
 include tests/reliability/reliability.mk
+include tests/daemon/daemon.mk
+include tests/docs/docs.mk
+include tests/pg/pg.mk

@@ -29,6 +29,21 @@ static const struct opt_def opt_table[OPT_COUNT_] = {
     [OPT_APIKEY] = {"--apikey", 0},
     [OPT_IP] = {"--ip", 1},
     [OPT_SERVICE] = {"--service", 1},
+    [OPT_SOCKET] = {"--socket", 1},
+    [OPT_LOGIN] = {"--login", 1},
+    [OPT_NO_LOGIN] = {"--no-login", 0},
+    [OPT_FROM] = {"--from", 1},
+    [OPT_TO] = {"--to", 1},
+    [OPT_REPLACE] = {"--replace", 0},
+    [OPT_EXPIRES] = {"--expires", 1},
+    [OPT_GRACE] = {"--grace", 1},
+    [OPT_WITHIN] = {"--within", 1},
+    [OPT_USER] = {"--user", 1},
+    [OPT_DISABLE] = {"--disable", 0},
+    [OPT_REASON] = {"--reason", 1},
+    [OPT_SINCE] = {"--since", 1},
+    [OPT_KEY] = {"--key", 1},
+    [OPT_RATE_LIMIT] = {"--rate-limit", 1},
 };
 
 const char *args_opt_name(enum opt_id id)
@@ -36,7 +51,7 @@ const char *args_opt_name(enum opt_id id)
     return (unsigned)id < OPT_COUNT_ ? opt_table[id].name : "?";
 }
 
-enum opt_id args_first_opt(unsigned mask)
+enum opt_id args_first_opt(uint64_t mask)
 {
     for (int i = 0; i < OPT_COUNT_; i++)
         if (mask & OPT_BIT(i))

@@ -31,16 +31,32 @@ enum opt_id {
     OPT_APIKEY,
     OPT_IP,
     OPT_SERVICE,
+    OPT_SOCKET,
+    OPT_LOGIN,
+    OPT_NO_LOGIN,
+    OPT_FROM,
+    OPT_TO,
+    OPT_REPLACE,
+    OPT_EXPIRES,
+    OPT_GRACE,
+    OPT_WITHIN,
+    OPT_USER,
+    OPT_DISABLE,
+    OPT_REASON,
+    OPT_SINCE,
+    OPT_KEY,
+    OPT_RATE_LIMIT,
     OPT_COUNT_
 };
 
-#define OPT_BIT(id) (1u << (id))
+#define OPT_BIT(id) ((uint64_t)1 << (id))
+_Static_assert(OPT_COUNT_ <= 64, "option bits are a uint64_t");
 
 #define ARGS_ERR_MAX 256
 
 struct args {
     const char *val[OPT_COUNT_]; /* value of each option seen ("" for a flag) */
-    unsigned seen;               /* OPT_BIT of every option given */
+    uint64_t seen;               /* OPT_BIT of every option given */
     const char **pos;            /* positional arguments, in order */
     size_t npos;
     char err[ARGS_ERR_MAX];      /* first usage error, "" if none */
@@ -54,7 +70,7 @@ void args_free(struct args *a);
 /* "--scope" for OPT_SCOPE. */
 const char *args_opt_name(enum opt_id id);
 /* The first option in mask, or OPT_COUNT_ if none. */
-enum opt_id args_first_opt(unsigned mask);
+enum opt_id args_first_opt(uint64_t mask);
 
 /* A UIN: decimal digits only, 1 .. 2^63-1. 0 on success; -1 otherwise. */
 int args_parse_uin(const char *s, uint64_t *out);

@@ -23,6 +23,17 @@ enum {
     CLI_EXIT_SYSTEM = 5   /* store or system error */
 };
 
+/* Install directories, from the build (Makefile.am); these fallbacks are a
+ * --prefix=/usr build's. */
+#ifndef LK_SYSCONFDIR
+#define LK_SYSCONFDIR "/etc"
+#endif
+#ifndef LK_STATEDIR
+#define LK_STATEDIR "/var/lib/latchkey"
+#endif
+/* The configuration without --config or $LATCHKEY_CONFIG. */
+#define CLI_DEFAULT_CONFIG LK_SYSCONFDIR "/latchkey/latchkey.yaml"
+
 /* Error code for problems the tool finds itself in the command line. */
 #define CLI_CODE_USAGE "InvalidParameter.ParamError"
 
@@ -44,11 +55,17 @@ int cli_open(struct cli *c);
  * Returns CLI_EXIT_OK or reports a usage error and returns CLI_EXIT_USAGE. */
 int cli_uin(struct cli *c, const char *s, const char *what, uint64_t *out);
 
+/* A time option (--expires, --grace, --within): span_only takes only a span
+ * ("24h") and gives seconds; else a span from now or a UTC date, as Unix
+ * seconds; allow_never accepts "never" as 0. Returns an exit code. */
+int cli_time(struct cli *c, enum opt_id id, int span_only, int allow_never, int64_t *out);
+
 /* command handlers: each returns an exit code */
 int cmd_init(struct cli *c);
 int cmd_user_add(struct cli *c);
 int cmd_user_list(struct cli *c);
 int cmd_user_show(struct cli *c);
+int cmd_user_edit(struct cli *c);
 int cmd_user_delete(struct cli *c);
 int cmd_key_create(struct cli *c);
 int cmd_key_list(struct cli *c);
@@ -56,6 +73,13 @@ int cmd_key_show(struct cli *c);
 int cmd_key_enable(struct cli *c);
 int cmd_key_disable(struct cli *c);
 int cmd_key_delete(struct cli *c);
+int cmd_key_edit(struct cli *c);
+int cmd_key_rotate(struct cli *c);
+int cmd_apikey_reroll(struct cli *c);
+int cmd_expiring(struct cli *c);
+int cmd_revoke(struct cli *c);
+int cmd_scan(struct cli *c);
+int cmd_audit(struct cli *c);
 int cmd_apikey_create(struct cli *c);
 int cmd_apikey_list(struct cli *c);
 int cmd_apikey_show(struct cli *c);
@@ -65,6 +89,8 @@ int cmd_apikey_disable(struct cli *c);
 int cmd_apikey_delete(struct cli *c);
 int cmd_verify(struct cli *c);
 int cmd_records(struct cli *c);
+int cmd_stats(struct cli *c);
+int cmd_store_copy(struct cli *c);
 
 /* help.c */
 void help_print(FILE *f);

@@ -1,5 +1,7 @@
 /* cmd_apikey.c — named API keys of a root account: create, list, show, edit,
- * enable, disable, delete. */
+ * reroll, enable, disable, delete. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,27 +33,69 @@ static int list_option(struct cli *c, enum opt_id id, const char *keyword, struc
     return csv_split(v, out) == 0 ? CLI_EXIT_OK : out_nomem(c);
 }
 
+/* --rate-limit N/SPAN ("100/1s", "6000/1m"), or with allow_none "none":
+ * *given tells whether it was on the line. */
+static int rate_option(struct cli *c, int allow_none, uint32_t *limit, uint32_t *window, int *given)
+{
+    const char *v = c->a.val[OPT_RATE_LIMIT];
+    *limit = *window = 0;
+    *given = v != NULL;
+    if (v == NULL || (allow_none && strcmp(v, "none") == 0))
+        return CLI_EXIT_OK;
+    const char *slash = strchr(v, '/');
+    char *end;
+    int64_t span;
+    errno = 0;
+    unsigned long n = slash && slash != v && v[0] >= '0' && v[0] <= '9' ? strtoul(v, &end, 10) : 0;
+    if (n == 0 || end != slash || errno || n > LK_RATE_MAX || lk_parse_time(slash + 1, 0, 1, &span) != LK_OK ||
+        span > (int64_t)LK_RATE_WINDOW_MAX)
+        return out_usage(c,
+                         "--rate-limit '%.40s': give N/SPAN, 1..%u requests per a span of 1s..1d (100/1s, 6000/1m)%s",
+                         v, LK_RATE_MAX, allow_none ? ", or none" : "");
+    *limit = (uint32_t)n;
+    *window = (uint32_t)span;
+    return CLI_EXIT_OK;
+}
+
+static const char *rate_text(const lk_apikey *k, char buf[32])
+{
+    if (k->rate_limit == 0)
+        return "-";
+    snprintf(buf, 32, "%u/%us", (unsigned)k->rate_limit, (unsigned)k->rate_window_s);
+    return buf;
+}
+
 /* ------------------------------------------------------------ printing */
 
-static void json_apikey(struct jw *w, const char *key, const lk_apikey *k, const lk_secret *value)
+/* value (the full key) only right after create; it must outlive the
+ * document's printing (jo_secret keeps a pointer, never a copy). */
+static void json_apikey(struct jdoc *d, json_object *parent, const char *key, const lk_apikey *k,
+                        const lk_secret *value)
 {
-    jw_obj(w, key);
-    jw_str(w, "KeyId", k->id);
-    jw_str(w, "Name", k->name);
-    jw_str(w, "Description", k->description);
+    json_object *o = jo_obj(d, parent, key);
+    jo_str(d, o, "KeyId", k->id);
+    jo_str(d, o, "Name", k->name);
+    jo_str(d, o, "Description", k->description);
     if (value)
-        jw_secret(w, "ApiKey", lk_secret_str(value), lk_secret_len(value));
-    jw_str(w, "MaskedKey", k->masked);
-    jw_str(w, "Status", lk_key_status_name(k->status));
+        jo_secret(d, o, "ApiKey", lk_secret_str(value), lk_secret_len(value));
+    jo_str(d, o, "MaskedKey", k->masked);
+    jo_str(d, o, "Status", lk_key_status_name(k->status));
     if (k->scope_count == 0)
-        jw_str(w, "Scope", SCOPE_ALL);
+        jo_str(d, o, "Scope", SCOPE_ALL);
     else
-        jw_strlist(w, "Scope", k->scope, k->scope_count);
-    jw_strlist(w, "AllowIp", k->allow_ip, k->allow_ip_count);
-    jw_u64(w, "RootUin", k->root_uin);
-    out_jtime(w, "CreateTime", k->create_time);
-    out_jtime(w, "LastAccessTime", k->last_access_time);
-    jw_obj_end(w);
+        jo_strlist(d, o, "Scope", k->scope, k->scope_count);
+    jo_strlist(d, o, "AllowIp", k->allow_ip, k->allow_ip_count);
+    jo_u64(d, o, "RootUin", k->root_uin);
+    out_jtime(d, o, "CreateTime", k->create_time);
+    out_jtime(d, o, "LastAccessTime", k->last_access_time);
+    out_jtime(d, o, "ExpireTime", k->expire_time);
+    if (k->rate_limit == 0) {
+        jo_null(d, o, "RateLimit");
+    } else {
+        json_object *r = jo_obj(d, o, "RateLimit");
+        jo_u64(d, r, "Requests", k->rate_limit);
+        jo_u64(d, r, "WindowSeconds", k->rate_window_s);
+    }
 }
 
 /* Text listing of one key; value (the full key) only right after create. */
@@ -78,6 +122,9 @@ static int field_apikey(struct cli *c, const lk_apikey *k, const lk_secret *valu
     field_print(stdout, "RootUin", root);
     field_print(stdout, "CreateTime", out_time(k->create_time, ct));
     field_print(stdout, "LastAccessTime", out_time(k->last_access_time, at));
+    field_print(stdout, "ExpireTime", out_time(k->expire_time, at));
+    char rb[32];
+    field_print(stdout, "RateLimit", rate_text(k, rb));
     free(scope);
     free(ips);
     return CLI_EXIT_OK;
@@ -87,23 +134,23 @@ static int print_apikey(struct cli *c, const char *member, const lk_apikey *k, c
 {
     if (!c->json)
         return field_apikey(c, k, value);
-    struct jw w;
-    out_begin(&w);
-    json_apikey(&w, member, k, value);
-    out_end(&w);
-    return CLI_EXIT_OK;
+    struct jdoc d;
+    json_object *resp = out_begin(&d);
+    json_apikey(&d, resp, member, k, value);
+    return out_end(c, &d, resp);
 }
 
 /* One table row; 0 or -1 on out of memory. */
 static int table_apikey(struct table *t, const lk_apikey *k)
 {
-    char ct[OUT_TIME_LEN], at[OUT_TIME_LEN];
+    char ct[OUT_TIME_LEN], at[OUT_TIME_LEN], et[OUT_TIME_LEN], rb[32];
     char *scope = csv_join(k->scope, k->scope_count, SCOPE_ALL);
     char *ips = csv_join(k->allow_ip, k->allow_ip_count, "any");
     int r = -1;
     if (scope && ips) {
-        const char *row[] = {k->id,  k->name, k->masked,         lk_key_status_name(k->status),
-                             scope,  ips,     out_time(k->create_time, ct), out_time(k->last_access_time, at)};
+        const char *row[] = {k->id,  k->name, k->masked, lk_key_status_name(k->status), scope, ips,
+                             out_time(k->create_time, ct), out_time(k->last_access_time, at),
+                             out_time(k->expire_time, et), rate_text(k, rb)};
         table_row(t, row);
         r = t->oom ? -1 : 0;
     }
@@ -115,21 +162,19 @@ static int table_apikey(struct table *t, const lk_apikey *k)
 static int print_apikeys(struct cli *c, const lk_apikey *keys, size_t n)
 {
     if (c->json) {
-        struct jw w;
-        out_begin(&w);
-        jw_arr(&w, "ApiKeys");
+        struct jdoc d;
+        json_object *resp = out_begin(&d);
+        json_object *a = jo_arr(&d, resp, "ApiKeys");
         for (size_t i = 0; i < n; i++)
-            json_apikey(&w, NULL, &keys[i], NULL);
-        jw_arr_end(&w);
-        jw_u64(&w, "TotalCount", n);
-        out_end(&w);
-        return CLI_EXIT_OK;
+            json_apikey(&d, a, NULL, &keys[i], NULL);
+        jo_u64(&d, resp, "TotalCount", n);
+        return out_end(c, &d, resp);
     }
-    static const char *const head[] = {"KeyId", "Name",    "Key",        "Status",
-                                       "Scope", "AllowIp", "CreateTime", "LastAccessTime"};
+    static const char *const head[] = {"KeyId",      "Name",           "Key",        "Status",   "Scope", "AllowIp",
+                                       "CreateTime", "LastAccessTime", "ExpireTime", "RateLimit"};
     struct table t;
     int r = 0;
-    table_init(&t, 8, head);
+    table_init(&t, 10, head);
     for (size_t i = 0; i < n && r == 0; i++)
         r = table_apikey(&t, &keys[i]);
     if (r == 0)
@@ -162,7 +207,13 @@ int cmd_apikey_create(struct cli *c)
     uint64_t root;
     struct csv scope = {0}, ips = {0};
     int given;
+    int64_t expires = 0;
+    uint32_t limit, window;
     int rc = cli_uin(c, c->arg[0], "ROOT_UIN", &root);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_time(c, OPT_EXPIRES, 0, 0, &expires);
+    if (rc == CLI_EXIT_OK)
+        rc = rate_option(c, 0, &limit, &window, &given);
     if (rc == CLI_EXIT_OK && !c->a.val[OPT_NAME])
         rc = out_usage(c, "'apikey create': --name NAME is required");
     if (rc == CLI_EXIT_OK)
@@ -179,6 +230,9 @@ int cmd_apikey_create(struct cli *c)
             .scope_count = scope.n,
             .allow_ip = ips.items,
             .allow_ip_count = ips.n,
+            .expire_time = expires,
+            .rate_limit = limit,
+            .rate_window_s = window,
         };
         rc = create_with(c, root, &spec);
     }
@@ -240,9 +294,18 @@ int cmd_apikey_edit(struct cli *c)
 {
     struct csv scope = {0}, ips = {0};
     lk_apikey_edit edit = {.description = c->a.val[OPT_DESCRIPTION]};
+    int64_t expires = 0;
+    uint32_t limit, window;
+    int rate_given;
+    uint64_t edits = c->a.seen & (OPT_BIT(OPT_DESCRIPTION) | OPT_BIT(OPT_SCOPE) | OPT_BIT(OPT_ALLOW_IP));
     int rc = CLI_EXIT_OK;
-    if (!(c->a.seen & (OPT_BIT(OPT_DESCRIPTION) | OPT_BIT(OPT_SCOPE) | OPT_BIT(OPT_ALLOW_IP))))
-        rc = out_usage(c, "'apikey edit': nothing to change (give --description, --scope or --allow-ip)");
+    if (!edits && !c->a.val[OPT_EXPIRES] && !c->a.val[OPT_RATE_LIMIT])
+        rc = out_usage(c, "'apikey edit': nothing to change (give --description, --scope, --allow-ip, --expires or "
+                          "--rate-limit)");
+    if (rc == CLI_EXIT_OK)
+        rc = cli_time(c, OPT_EXPIRES, 0, 1, &expires);
+    if (rc == CLI_EXIT_OK)
+        rc = rate_option(c, 1, &limit, &window, &rate_given);
     if (rc == CLI_EXIT_OK)
         rc = list_option(c, OPT_SCOPE, SCOPE_ALL, &scope, &edit.set_scope);
     if (rc == CLI_EXIT_OK)
@@ -254,7 +317,12 @@ int cmd_apikey_edit(struct cli *c)
         edit.scope_count = scope.n;
         edit.allow_ip = ips.items;
         edit.allow_ip_count = ips.n;
-        lk_status st = lk_apikey_edit_key(c->ctx, c->arg[0], &edit);
+        /* two calls, each all or nothing; the expiry last, so a refused edit changes nothing */
+        lk_status st = edits ? lk_apikey_edit_key(c->ctx, c->arg[0], &edit) : LK_OK;
+        if (st == LK_OK && c->a.val[OPT_EXPIRES])
+            st = lk_apikey_set_expiry(c->ctx, c->arg[0], expires);
+        if (st == LK_OK && rate_given)
+            st = lk_apikey_set_rate_limit(c->ctx, c->arg[0], limit, window);
         rc = st == LK_OK ? out_done(c, "Updated API key %s.", c->arg[0]) : out_status_error(c, st);
     }
     csv_free(&scope);
@@ -292,4 +360,54 @@ int cmd_apikey_delete(struct cli *c)
     if (st != LK_OK)
         return out_status_error(c, st);
     return out_done(c, "Deleted API key %s.", c->arg[0]);
+}
+
+int cmd_apikey_reroll(struct cli *c)
+{
+    int64_t grace, expires;
+    int rc = CLI_EXIT_OK;
+    if (!c->a.val[OPT_GRACE])
+        rc = out_usage(c, "'apikey reroll': --grace SPAN is required (how long the old value keeps working, e.g. 1h)");
+    if (rc == CLI_EXIT_OK)
+        rc = cli_time(c, OPT_GRACE, 1, 0, &grace);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_time(c, OPT_EXPIRES, 0, 0, &expires);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open(c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    lk_apikey k;
+    lk_secret *value = NULL;
+    lk_status st = lk_apikey_reroll(c->ctx, c->arg[0], grace, expires, &k, &value);
+    if (st != LK_OK)
+        return out_status_error(c, st);
+    lk_apikey old;
+    char t[OUT_TIME_LEN];
+    bool have_old = lk_apikey_get(c->ctx, c->arg[0], &old) == LK_OK;
+    if (c->json) {
+        struct jdoc d;
+        json_object *resp = out_begin(&d);
+        json_apikey(&d, resp, "ApiKey", &k, value);
+        if (have_old) {
+            json_object *p = jo_obj(&d, resp, "RerolledApiKey");
+            jo_str(&d, p, "KeyId", old.id);
+            out_jtime(&d, p, "ExpireTime", old.expire_time);
+        }
+        rc = out_end(c, &d, resp);
+    } else {
+        rc = field_apikey(c, &k, value);
+        if (rc == CLI_EXIT_OK && have_old) {
+            field_print(stdout, "RerolledKeyId", old.id);
+            field_print(stdout, "RerolledExpireTime", out_time(old.expire_time, t));
+        }
+    }
+    lk_secret_free(value);
+    lk_apikey_release(&k);
+    if (have_old)
+        lk_apikey_release(&old);
+    if (rc == CLI_EXIT_OK && !c->json) {
+        fflush(stdout);
+        fputs(APIKEY_NOTE, stderr);
+    }
+    return rc;
 }

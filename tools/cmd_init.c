@@ -1,4 +1,6 @@
-/* cmd_init.c — write a new configuration file and create its store. */
+/* cmd_init.c — write a new configuration file and create its store (the
+ * only command that creates a store), or create the missing store of an
+ * existing configuration. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -13,12 +15,22 @@
 
 #define CODE_CONFIG_EXISTS "FailedOperation.ConfigExists"
 
-/* Default store file name, next to the config file. */
-static const char *default_store(const char *backend)
+/* 1 when init writes the system configuration (no --config, no
+ * $LATCHKEY_CONFIG, or the same path given explicitly). */
+static int is_system_config(const struct cli *c)
 {
-    if (strcmp(backend, "flatfile") == 0)
-        return "store.txt";
-    return "store.mdb";
+    return strcmp(c->config_path, CLI_DEFAULT_CONFIG) == 0;
+}
+
+/* Default store: the system configuration's is in the system store
+ * directory, LK_STATEDIR (the library's compiled-in default too); any other
+ * configuration's is a file beside it. */
+static const char *default_store(const struct cli *c, const char *backend)
+{
+    int flat = strcmp(backend, "flatfile") == 0;
+    if (is_system_config(c))
+        return flat ? LK_STATEDIR "/store.txt" : LK_STATEDIR "/store.mdb";
+    return flat ? "store.txt" : "store.mdb";
 }
 
 /* Let the library judge the values before anything is written, so a bad
@@ -70,8 +82,8 @@ static int write_yaml(FILE *f, const char *backend, const char *store)
     return 0;
 }
 
-/* mkdir -p of the config file's directory. New directories are 0700: the
- * store is created beside the config, and only its owner should reach it. */
+/* mkdir -p of a file's directory (the config's; the system store's). New
+ * directories are 0700: only the store's owner should reach it. */
 static int make_parent_dirs(const char *path)
 {
     char *dir = strdup(path);
@@ -123,52 +135,95 @@ static int create_config(struct cli *c, const char *backend, const char *store)
     return CLI_EXIT_OK;
 }
 
-static void print_created(struct cli *c, const lk_config *cfg)
+static int print_created(struct cli *c, const lk_config *cfg, const char *what)
 {
     const char *backend = lk_config_get(cfg, "store.backend");
     const char *store = lk_config_get(cfg, "store.path");
     if (c->json) {
-        struct jw w;
-        out_begin(&w);
-        jw_str(&w, "Config", c->config_path);
-        jw_str(&w, "Backend", backend);
-        jw_str(&w, "Store", store);
-        out_end(&w);
-        return;
+        struct jdoc d;
+        json_object *resp = out_begin(&d);
+        jo_str(&d, resp, "Config", c->config_path);
+        jo_str(&d, resp, "Backend", backend);
+        jo_str(&d, resp, "Store", store);
+        return out_end(c, &d, resp);
     }
-    field_print(stdout, "Created config", c->config_path);
+    field_print(stdout, what, c->config_path);
     field_print(stdout, "Backend", backend);
     field_print(stdout, "Store", store);
+    return CLI_EXIT_OK;
 }
 
-/* Open (create) the store the new file names. On failure the file is
- * removed again, so `init` can simply be rerun. */
-static int create_store(struct cli *c)
+/* Create the store the new file names. On failure the file is removed
+ * again, so `init` can simply be rerun. */
+static int create_store(struct cli *c, int make_store_dir)
 {
     lk_config *cfg = NULL;
     lk_status st = lk_config_load(c->config_path, &cfg);
+    if (st == LK_OK && make_store_dir && make_parent_dirs(lk_config_get(cfg, "store.path")) != 0) {
+        int rc = out_error(c, CLI_EXIT_SYSTEM, lk_status_code(LK_ERR_STORE), "cannot create the directory of %s: %s",
+                           lk_config_get(cfg, "store.path"), strerror(errno));
+        unlink(c->config_path);
+        lk_config_free(cfg);
+        return rc;
+    }
     if (st == LK_OK)
-        st = lk_open_config(cfg, &c->ctx);
+        st = lk_store_create(cfg);
     if (st != LK_OK) {
-        c->ctx = NULL;
         int rc = out_status_error(c, st);
         unlink(c->config_path);
         lk_config_free(cfg);
         return rc;
     }
-    print_created(c, cfg);
+    int rc = print_created(c, cfg, "Created config");
     lk_config_free(cfg);
-    return CLI_EXIT_OK;
+    return rc;
+}
+
+/* `init` on an existing configuration (one written by hand or installed
+ * from the example) whose store does not exist yet: create that store and
+ * leave the file alone. Returns -1 when this does not apply. */
+static int create_store_of_existing(struct cli *c)
+{
+    if (c->a.val[OPT_BACKEND] || c->a.val[OPT_STORE])
+        return -1; /* options for a new file: the existing one wins, refuse */
+    lk_config *cfg = NULL;
+    if (lk_config_load(c->config_path, &cfg) != LK_OK)
+        return -1;
+    const char *store = lk_config_get(cfg, "store.path");
+    /* A database store has no file to look for: its init creates the schema
+     * or upgrades it, and leaves a current one alone. */
+    const char *backend = lk_config_get(cfg, "store.backend");
+    int remote = backend != NULL && strcmp(backend, "postgresql") == 0;
+    struct stat st;
+    if (store == NULL || (!remote && (lstat(store, &st) == 0 || errno != ENOENT))) {
+        lk_config_free(cfg);
+        return -1;
+    }
+    int rc = CLI_EXIT_OK;
+    if (!remote && is_system_config(c) && make_parent_dirs(store) != 0)
+        rc = out_error(c, CLI_EXIT_SYSTEM, lk_status_code(LK_ERR_STORE), "cannot create the directory of %s: %s", store,
+                       strerror(errno));
+    if (rc == CLI_EXIT_OK) {
+        lk_status ls = lk_store_create(cfg);
+        rc = ls == LK_OK ? print_created(c, cfg, "Created store for") : out_status_error(c, ls);
+    }
+    lk_config_free(cfg);
+    return rc;
 }
 
 int cmd_init(struct cli *c)
 {
+    if (c->a.seen & OPT_BIT(OPT_SOCKET))
+        return out_usage(c, "init writes a configuration and its store here; it does not go through --socket");
     const char *backend = c->a.val[OPT_BACKEND] ? c->a.val[OPT_BACKEND] : "lmdb";
-    const char *store = c->a.val[OPT_STORE] ? c->a.val[OPT_STORE] : default_store(backend);
+    const char *store = c->a.val[OPT_STORE] ? c->a.val[OPT_STORE] : default_store(c, backend);
     int rc = check_values(c, backend, store);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    if (access(c->config_path, F_OK) == 0 && (rc = create_store_of_existing(c)) >= 0)
+        return rc;
+    rc = create_config(c, backend, store);
     if (rc == CLI_EXIT_OK)
-        rc = create_config(c, backend, store);
-    if (rc == CLI_EXIT_OK)
-        rc = create_store(c);
+        rc = create_store(c, c->a.val[OPT_STORE] == NULL && is_system_config(c));
     return rc;
 }

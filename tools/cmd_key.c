@@ -1,5 +1,5 @@
-/* cmd_key.c — access keys (SecretId/SecretKey): create, list, show,
- * enable, disable, delete. */
+/* cmd_key.c — access keys (SecretId/SecretKey): create, list, show, edit
+ * (expiry), rotate, enable, disable, delete. */
 #include <stdio.h>
 
 #include "cli.h"
@@ -10,82 +10,95 @@
     "latchkey: note: this is the only time the SecretKey is shown; it cannot be retrieved later. " \
     "Store it safely now.\n"
 
-/* The SecretKey is written from guarded memory and freed at once; this is
- * the only place a SecretKey is ever printed. */
-static void print_created(struct cli *c, const lk_access_key *k, lk_secret *secret)
+/* The SecretKey is written from guarded memory and freed right after; this
+ * is the only place a SecretKey is ever printed. Returns an exit code. */
+static int print_created(struct cli *c, const lk_access_key *k, lk_secret *secret, const lk_access_key *old)
 {
     char t[OUT_TIME_LEN];
     if (c->json) {
-        struct jw w;
-        out_begin(&w);
-        jw_obj(&w, "AccessKey");
-        jw_str(&w, "AccessKeyId", k->secret_id);
-        jw_secret(&w, "SecretAccessKey", lk_secret_str(secret), lk_secret_len(secret));
+        struct jdoc d;
+        json_object *resp = out_begin(&d);
+        json_object *o = jo_obj(&d, resp, "AccessKey");
+        jo_str(&d, o, "AccessKeyId", k->secret_id);
+        jo_secret(&d, o, "SecretAccessKey", lk_secret_str(secret), lk_secret_len(secret));
+        jo_str(&d, o, "Status", lk_key_status_name(k->status));
+        out_jtime(&d, o, "CreateTime", k->create_time);
+        if (k->expire_time != 0) /* else exactly CAM's CreateAccessKey response */
+            out_jtime(&d, o, "ExpireTime", k->expire_time);
+        if (old) { /* rotate: the pair it replaces, and when that stops working */
+            json_object *p = jo_obj(&d, resp, "RotatedAccessKey");
+            jo_str(&d, p, "AccessKeyId", old->secret_id);
+            out_jtime(&d, p, "ExpireTime", old->expire_time);
+        }
+        int rc = out_end(c, &d, resp);
         lk_secret_free(secret);
-        jw_str(&w, "Status", lk_key_status_name(k->status));
-        out_jtime(&w, "CreateTime", k->create_time);
-        jw_obj_end(&w);
-        out_end(&w);
-        return;
+        return rc;
     }
     field_print(stdout, "SecretId", k->secret_id);
     field_print_secret(stdout, "SecretKey", lk_secret_str(secret), lk_secret_len(secret));
     lk_secret_free(secret);
     field_print(stdout, "Status", lk_key_status_name(k->status));
     field_print(stdout, "CreateTime", out_time(k->create_time, t));
+    field_print(stdout, "ExpireTime", out_time(k->expire_time, t));
+    if (old) {
+        field_print(stdout, "RotatedSecretId", old->secret_id);
+        field_print(stdout, "RotatedExpireTime", out_time(old->expire_time, t));
+    }
     fflush(stdout);
     fputs(SECRET_NOTE, stderr);
+    return CLI_EXIT_OK;
 }
 
 int cmd_key_create(struct cli *c)
 {
     uint64_t uin;
+    int64_t expires;
     int rc = cli_uin(c, c->arg[0], "UIN", &uin);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_time(c, OPT_EXPIRES, 0, 0, &expires);
     if (rc == CLI_EXIT_OK)
         rc = cli_open(c);
     if (rc != CLI_EXIT_OK)
         return rc;
     lk_access_key k;
     lk_secret *secret = NULL;
-    lk_status st = lk_key_create(c->ctx, uin, &k, &secret);
+    lk_status st = lk_key_create_expiring(c->ctx, uin, expires, &k, &secret);
     if (st != LK_OK)
         return out_status_error(c, st);
-    print_created(c, &k, secret);
-    return CLI_EXIT_OK;
+    return print_created(c, &k, secret, NULL);
 }
 
-static void json_key(struct jw *w, const char *key, const lk_access_key *k, int with_uin)
+static void json_key(struct jdoc *d, json_object *parent, const char *key, const lk_access_key *k, int with_uin)
 {
-    jw_obj(w, key);
-    jw_str(w, "AccessKeyId", k->secret_id);
+    json_object *o = jo_obj(d, parent, key);
+    jo_str(d, o, "AccessKeyId", k->secret_id);
     if (with_uin)
-        jw_u64(w, "Uin", k->uin);
-    jw_str(w, "Status", lk_key_status_name(k->status));
-    out_jtime(w, "CreateTime", k->create_time);
-    out_jtime(w, "LastAccessTime", k->last_access_time);
-    jw_obj_end(w);
+        jo_u64(d, o, "Uin", k->uin);
+    jo_str(d, o, "Status", lk_key_status_name(k->status));
+    out_jtime(d, o, "CreateTime", k->create_time);
+    out_jtime(d, o, "LastAccessTime", k->last_access_time);
+    out_jtime(d, o, "ExpireTime", k->expire_time);
 }
 
 static int print_keys(struct cli *c, const lk_access_key *keys, size_t n)
 {
     if (c->json) {
-        struct jw w;
-        out_begin(&w);
-        jw_arr(&w, "AccessKeys");
+        struct jdoc d;
+        json_object *resp = out_begin(&d);
+        json_object *a = jo_arr(&d, resp, "AccessKeys");
         for (size_t i = 0; i < n; i++)
-            json_key(&w, NULL, &keys[i], 0);
-        jw_arr_end(&w);
-        jw_u64(&w, "TotalCount", n);
-        out_end(&w);
-        return CLI_EXIT_OK;
+            json_key(&d, a, NULL, &keys[i], 0);
+        jo_u64(&d, resp, "TotalCount", n);
+        return out_end(c, &d, resp);
     }
-    static const char *const head[] = {"SecretId", "Status", "CreateTime", "LastAccessTime"};
+    static const char *const head[] = {"SecretId", "Status", "CreateTime", "LastAccessTime", "ExpireTime"};
     struct table t;
-    table_init(&t, 4, head);
+    table_init(&t, 5, head);
     for (size_t i = 0; i < n; i++) {
-        char ct[OUT_TIME_LEN], at[OUT_TIME_LEN];
+        char ct[OUT_TIME_LEN], at[OUT_TIME_LEN], et[OUT_TIME_LEN];
         const char *row[] = {keys[i].secret_id, lk_key_status_name(keys[i].status),
-                             out_time(keys[i].create_time, ct), out_time(keys[i].last_access_time, at)};
+                             out_time(keys[i].create_time, ct), out_time(keys[i].last_access_time, at),
+                             out_time(keys[i].expire_time, et)};
         table_row(&t, row);
     }
     int r = table_print(&t, stdout);
@@ -121,11 +134,10 @@ int cmd_key_show(struct cli *c)
     if (st != LK_OK)
         return out_status_error(c, st);
     if (c->json) {
-        struct jw w;
-        out_begin(&w);
-        json_key(&w, "AccessKey", &k, 1);
-        out_end(&w);
-        return CLI_EXIT_OK;
+        struct jdoc d;
+        json_object *resp = out_begin(&d);
+        json_key(&d, resp, "AccessKey", &k, 1);
+        return out_end(c, &d, resp);
     }
     char uin[24], ct[OUT_TIME_LEN], at[OUT_TIME_LEN];
     snprintf(uin, sizeof uin, "%llu", (unsigned long long)k.uin);
@@ -134,6 +146,7 @@ int cmd_key_show(struct cli *c)
     field_print(stdout, "Status", lk_key_status_name(k.status));
     field_print(stdout, "CreateTime", out_time(k.create_time, ct));
     field_print(stdout, "LastAccessTime", out_time(k.last_access_time, at));
+    field_print(stdout, "ExpireTime", out_time(k.expire_time, at));
     return CLI_EXIT_OK;
 }
 
@@ -182,4 +195,52 @@ int cmd_key_delete(struct cli *c)
     if (st != LK_OK)
         return out_status_error(c, st);
     return out_done(c, "Deleted access key %s.", c->arg[0]);
+}
+
+int cmd_key_edit(struct cli *c)
+{
+    uint64_t owner;
+    int64_t expires;
+    int rc = CLI_EXIT_OK;
+    if (!c->a.val[OPT_EXPIRES])
+        rc = out_usage(c, "'key edit': nothing to change (give --expires WHEN|never)");
+    if (rc == CLI_EXIT_OK)
+        rc = owner_uin(c, &owner);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_time(c, OPT_EXPIRES, 0, 1, &expires);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open(c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    lk_status st = lk_key_set_expiry(c->ctx, c->arg[0], owner, expires);
+    if (st != LK_OK)
+        return out_status_error(c, st);
+    return out_done(c, "Updated access key %s.", c->arg[0]);
+}
+
+int cmd_key_rotate(struct cli *c)
+{
+    uint64_t owner;
+    int64_t grace, expires;
+    int rc = CLI_EXIT_OK;
+    if (!c->a.val[OPT_GRACE])
+        rc = out_usage(c, "'key rotate': --grace SPAN is required (how long the old pair keeps working, e.g. 24h)");
+    if (rc == CLI_EXIT_OK)
+        rc = owner_uin(c, &owner);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_time(c, OPT_GRACE, 1, 0, &grace);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_time(c, OPT_EXPIRES, 0, 0, &expires);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open(c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    lk_access_key k;
+    lk_secret *secret = NULL;
+    lk_status st = lk_key_rotate(c->ctx, c->arg[0], owner, grace, expires, &k, &secret);
+    if (st != LK_OK)
+        return out_status_error(c, st);
+    /* the old pair's new expiry; the new secret is shown even if this read fails */
+    lk_access_key old;
+    return print_created(c, &k, secret, lk_key_get(c->ctx, c->arg[0], &old) == LK_OK ? &old : NULL);
 }

@@ -5,30 +5,28 @@
 #include "output.h"
 #include "table.h"
 
-static void json_records(const char *key_id, const lk_access_record *r, size_t n, int64_t last)
+static int json_records(struct cli *c, const char *key_id, const lk_access_record *r, size_t n, int64_t last)
 {
-    struct jw w;
-    out_begin(&w);
-    jw_str(&w, "KeyId", key_id);
-    out_jtime(&w, "LastAccessTime", last);
-    jw_arr(&w, "Records");
+    struct jdoc d;
+    json_object *resp = out_begin(&d);
+    jo_str(&d, resp, "KeyId", key_id);
+    out_jtime(&d, resp, "LastAccessTime", last);
+    json_object *a = jo_arr(&d, resp, "Records");
     for (size_t i = 0; i < n; i++) {
-        jw_obj(&w, NULL);
-        out_jtime(&w, "Time", r[i].time);
+        json_object *o = jo_obj(&d, a, NULL);
+        out_jtime(&d, o, "Time", r[i].time);
         if (r[i].client_ip[0])
-            jw_str(&w, "ClientIp", r[i].client_ip);
+            jo_str(&d, o, "ClientIp", r[i].client_ip);
         else
-            jw_null(&w, "ClientIp");
+            jo_null(&d, o, "ClientIp");
         if (r[i].service[0])
-            jw_str(&w, "Service", r[i].service);
+            jo_str(&d, o, "Service", r[i].service);
         else
-            jw_null(&w, "Service");
-        jw_str(&w, "Result", lk_status_code(r[i].result));
-        jw_obj_end(&w);
+            jo_null(&d, o, "Service");
+        jo_str(&d, o, "Result", lk_status_code(r[i].result));
     }
-    jw_arr_end(&w);
-    jw_u64(&w, "TotalCount", n);
-    out_end(&w);
+    jo_u64(&d, resp, "TotalCount", n);
+    return out_end(c, &d, resp);
 }
 
 static int text_records(struct cli *c, const lk_access_record *r, size_t n, int64_t last)
@@ -63,6 +61,28 @@ int cmd_records(struct cli *c)
         n = LK_RECORDS_MAX; /* never trust a count past the array */
     if (!c->json)
         return text_records(c, recs, n, last);
-    json_records(c->arg[0], recs, n, last);
+    return json_records(c, c->arg[0], recs, n, last);
+}
+
+/* stats: the verification counters, of latchkeyd (--socket) or of this process. */
+int cmd_stats(struct cli *c)
+{
+    lk_stats s;
+    int rc = cli_open(c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    lk_get_stats(c->ctx, &s);
+    if (c->json) {
+        struct jdoc d;
+        json_object *resp = out_begin(&d);
+        jo_u64(&d, resp, "Argon2Verifies", s.argon2_verifies);
+        jo_u64(&d, resp, "CacheHits", s.cache_hits);
+        jo_u64(&d, resp, "EarlyRejects", s.early_rejects);
+        jo_u64(&d, resp, "RecordsFlushed", s.records_flushed);
+        return out_end(c, &d, resp);
+    }
+    printf("Argon2Verifies %llu\nCacheHits %llu\nEarlyRejects %llu\nRecordsFlushed %llu\n",
+           (unsigned long long)s.argon2_verifies, (unsigned long long)s.cache_hits,
+           (unsigned long long)s.early_rejects, (unsigned long long)s.records_flushed);
     return CLI_EXIT_OK;
 }

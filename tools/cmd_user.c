@@ -20,24 +20,23 @@ static int parse_kind(struct cli *c, const char *s, lk_user_kind *out)
                      lk_user_kind_name(LK_USER_SUB), lk_user_kind_name(LK_USER_COLLABORATOR));
 }
 
-static void json_user(struct jw *w, const char *key, const lk_user *u)
+static void json_user(struct jdoc *d, json_object *parent, const char *key, const lk_user *u)
 {
-    jw_obj(w, key);
-    jw_u64(w, "Uin", u->uin);
-    jw_str(w, "Kind", lk_user_kind_name(u->kind));
-    jw_u64(w, "RootUin", u->root_uin);
-    out_jtime(w, "CreateTime", u->create_time);
-    jw_obj_end(w);
+    json_object *o = jo_obj(d, parent, key);
+    jo_u64(d, o, "Uin", u->uin);
+    jo_str(d, o, "Kind", lk_user_kind_name(u->kind));
+    jo_u64(d, o, "RootUin", u->root_uin);
+    jo_str(d, o, "Login", u->login);
+    out_jtime(d, o, "CreateTime", u->create_time);
 }
 
 static int print_user(struct cli *c, const lk_user *u)
 {
     if (c->json) {
-        struct jw w;
-        out_begin(&w);
-        json_user(&w, "User", u);
-        out_end(&w);
-        return CLI_EXIT_OK;
+        struct jdoc d;
+        json_object *resp = out_begin(&d);
+        json_user(&d, resp, "User", u);
+        return out_end(c, &d, resp);
     }
     char uin[24], root[24], t[OUT_TIME_LEN];
     snprintf(uin, sizeof uin, "%llu", (unsigned long long)u->uin);
@@ -45,6 +44,7 @@ static int print_user(struct cli *c, const lk_user *u)
     field_print(stdout, "Uin", uin);
     field_print(stdout, "Kind", lk_user_kind_name(u->kind));
     field_print(stdout, "RootUin", root);
+    field_print(stdout, "Login", u->login[0] ? u->login : "-");
     field_print(stdout, "CreateTime", out_time(u->create_time, t));
     return CLI_EXIT_OK;
 }
@@ -62,7 +62,7 @@ int cmd_user_add(struct cli *c)
         rc = cli_open(c);
     if (rc != CLI_EXIT_OK)
         return rc;
-    lk_status st = lk_user_add(c->ctx, uin, kind, root);
+    lk_status st = lk_user_add_login(c->ctx, uin, kind, root, c->a.val[OPT_LOGIN]);
     lk_user u;
     if (st == LK_OK)
         st = lk_user_get(c->ctx, uin, &u);
@@ -71,38 +71,63 @@ int cmd_user_add(struct cli *c)
 
 int cmd_user_show(struct cli *c)
 {
-    uint64_t uin;
-    int rc = cli_uin(c, c->arg[0], "UIN", &uin);
+    uint64_t uin = 0;
+    const char *login = c->a.val[OPT_LOGIN];
+    int rc = CLI_EXIT_OK;
+    if ((c->narg == 1) == (login != NULL))
+        return out_usage(c, "give either a UIN or --login NAME");
+    if (login == NULL)
+        rc = cli_uin(c, c->arg[0], "UIN", &uin);
     if (rc == CLI_EXIT_OK)
         rc = cli_open(c);
     if (rc != CLI_EXIT_OK)
         return rc;
     lk_user u;
-    lk_status st = lk_user_get(c->ctx, uin, &u);
+    lk_status st = login ? lk_user_find_login(c->ctx, login, &u) : lk_user_get(c->ctx, uin, &u);
+    return st == LK_OK ? print_user(c, &u) : out_status_error(c, st);
+}
+
+int cmd_user_edit(struct cli *c)
+{
+    uint64_t uin;
+    const char *login = c->a.val[OPT_LOGIN];
+    int unbind = (c->a.seen & OPT_BIT(OPT_NO_LOGIN)) != 0;
+    if ((login != NULL) == unbind)
+        return out_usage(c, "give either --login NAME or --no-login");
+    if (login != NULL && login[0] == '\0')
+        return out_usage(c, "--login needs a name (use --no-login to remove the binding)");
+    int rc = cli_uin(c, c->arg[0], "UIN", &uin);
+    if (rc == CLI_EXIT_OK)
+        rc = cli_open(c);
+    if (rc != CLI_EXIT_OK)
+        return rc;
+    lk_status st = lk_user_set_login(c->ctx, uin, unbind ? NULL : login);
+    lk_user u;
+    if (st == LK_OK)
+        st = lk_user_get(c->ctx, uin, &u);
     return st == LK_OK ? print_user(c, &u) : out_status_error(c, st);
 }
 
 static int print_users(struct cli *c, const lk_user *users, size_t n)
 {
     if (c->json) {
-        struct jw w;
-        out_begin(&w);
-        jw_arr(&w, "Users");
+        struct jdoc d;
+        json_object *resp = out_begin(&d);
+        json_object *a = jo_arr(&d, resp, "Users");
         for (size_t i = 0; i < n; i++)
-            json_user(&w, NULL, &users[i]);
-        jw_arr_end(&w);
-        jw_u64(&w, "TotalCount", n);
-        out_end(&w);
-        return CLI_EXIT_OK;
+            json_user(&d, a, NULL, &users[i]);
+        jo_u64(&d, resp, "TotalCount", n);
+        return out_end(c, &d, resp);
     }
-    static const char *const head[] = {"Uin", "Kind", "RootUin", "CreateTime"};
+    static const char *const head[] = {"Uin", "Kind", "RootUin", "Login", "CreateTime"};
     struct table t;
-    table_init(&t, 4, head);
+    table_init(&t, 5, head);
     for (size_t i = 0; i < n; i++) {
         char uin[24], root[24], tm[OUT_TIME_LEN];
         snprintf(uin, sizeof uin, "%llu", (unsigned long long)users[i].uin);
         snprintf(root, sizeof root, "%llu", (unsigned long long)users[i].root_uin);
-        const char *row[] = {uin, lk_user_kind_name(users[i].kind), root, out_time(users[i].create_time, tm)};
+        const char *row[] = {uin, lk_user_kind_name(users[i].kind), root, users[i].login[0] ? users[i].login : "-",
+                             out_time(users[i].create_time, tm)};
         table_row(&t, row);
     }
     int r = table_print(&t, stdout);

@@ -15,13 +15,12 @@
 static int print_allowed(struct cli *c, const lk_verify_info *info)
 {
     if (c->json) {
-        struct jw w;
-        out_begin(&w);
-        jw_str(&w, "Result", "Allow");
-        jw_u64(&w, "Uin", info->uin);
-        jw_str(&w, "KeyId", info->key_id);
-        out_end(&w);
-        return CLI_EXIT_OK;
+        struct jdoc d;
+        json_object *resp = out_begin(&d);
+        jo_str(&d, resp, "Result", "Allow");
+        jo_u64(&d, resp, "Uin", info->uin);
+        jo_str(&d, resp, "KeyId", info->key_id);
+        return out_end(c, &d, resp);
     }
     char uin[24];
     snprintf(uin, sizeof uin, "%llu", (unsigned long long)info->uin);
@@ -43,10 +42,27 @@ static void flush_records(struct cli *c)
 
 static lk_status check(struct cli *c, const struct secret_in *in, lk_verify_info *info)
 {
-    lk_verify_req req = {.client_ip = c->a.val[OPT_IP], .service = c->a.val[OPT_SERVICE]};
+    lk_verify_req req = {.client_ip = c->a.val[OPT_IP], .service = c->a.val[OPT_SERVICE], .login = c->a.val[OPT_LOGIN]};
     if (c->a.seen & OPT_BIT(OPT_APIKEY))
         return lk_verify_apikey(c->ctx, in->buf, in->len, &req, info);
     return lk_verify_key(c->ctx, c->arg[0], in->buf, in->len, &req, info);
+}
+
+/* A malformed --ip or --service is the caller's mistake, not a denial: a
+ * usage error naming the option, before the secret is read. */
+static int check_request_options(struct cli *c)
+{
+    lk_verify_req ip_only = {.client_ip = c->a.val[OPT_IP], .service = NULL};
+    if (lk_verify_req_check(&ip_only) != LK_OK)
+        return out_usage(c, "--ip: %s", lk_errmsg(NULL));
+    /* The library reads "" as "no service named"; on the command line an
+     * empty value is a mistake (leave the option out instead). */
+    if (c->a.val[OPT_SERVICE] != NULL && c->a.val[OPT_SERVICE][0] == '\0')
+        return out_usage(c, "--service: an empty name (leave --service out to name none)");
+    lk_verify_req service_only = {.client_ip = NULL, .service = c->a.val[OPT_SERVICE]};
+    if (lk_verify_req_check(&service_only) != LK_OK)
+        return out_usage(c, "--service: %s", lk_errmsg(NULL));
+    return CLI_EXIT_OK;
 }
 
 static int read_secret(struct cli *c, struct secret_in *in)
@@ -70,8 +86,10 @@ int cmd_verify(struct cli *c)
         return out_usage(c, "'verify --apikey' takes no SECRETID: the API key is read from stdin");
     if (!apikey && c->narg == 0)
         return out_usage(c, "'verify': missing SECRETID (or use --apikey); the secret is read from stdin");
-    int rc = cli_open(c);
+    int rc = check_request_options(c);
     if (rc != CLI_EXIT_OK)
+        return rc;
+    if ((rc = cli_open(c)) != CLI_EXIT_OK)
         return rc;
     struct secret_in *in = malloc(sizeof *in);
     if (!in)

@@ -1,118 +1,58 @@
-/* json.c — streaming JSON writer with string escaping. */
+/* json.c — --json documents through json-c; UTF-8 clean-up and the secret
+ * placeholder are the only things done here by hand. */
 #include "json.h"
 
-#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-void jw_init(struct jw *w, FILE *f)
+#include "secret_in.h"
+
+/* Compact, as the Tencent Cloud API prints it: no spaces, "/" as is. */
+#define JO_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+json_object *jo_doc(struct jdoc *d)
 {
-    w->f = f;
-    w->depth = 0;
-    w->first[0] = 1;
+    memset(d, 0, sizeof *d);
+    d->root = json_object_new_object();
+    d->oom = d->root == NULL;
+    return d->root;
 }
 
-/* Separator and key before a member. */
-static void member(struct jw *w, const char *key)
+void jo_free(struct jdoc *d)
 {
-    if (!w->first[w->depth])
-        fputc(',', w->f);
-    w->first[w->depth] = 0;
-    if (key) {
-        jw_quote(w->f, key);
-        fputc(':', w->f);
-    }
+    json_object_put(d->root);
+    d->root = NULL;
 }
 
-static void open_level(struct jw *w, const char *key, int c)
+/* Add v under key (or append it when parent is an array). made: v was just
+ * allocated, so NULL means out of memory; otherwise NULL is JSON null. */
+static void put(struct jdoc *d, json_object *parent, const char *key, json_object *v, int made)
 {
-    member(w, key);
-    fputc(c, w->f);
-    /* Deeper nesting than we ever produce is a programming error; keep
-     * the output balanced anyway by not tracking the extra level. */
-    if (w->depth + 1 < JW_MAX_DEPTH)
-        w->first[++w->depth] = 1;
-}
-
-static void close_level(struct jw *w, int c)
-{
-    fputc(c, w->f);
-    if (w->depth > 0)
-        w->depth--;
-}
-
-void jw_obj(struct jw *w, const char *key) { open_level(w, key, '{'); }
-void jw_obj_end(struct jw *w) { close_level(w, '}'); }
-void jw_arr(struct jw *w, const char *key) { open_level(w, key, '['); }
-void jw_arr_end(struct jw *w) { close_level(w, ']'); }
-
-void jw_str(struct jw *w, const char *key, const char *s)
-{
-    member(w, key);
-    jw_quote(w->f, s ? s : "");
-}
-
-void jw_u64(struct jw *w, const char *key, uint64_t v)
-{
-    member(w, key);
-    fprintf(w->f, "%llu", (unsigned long long)v);
-}
-
-void jw_null(struct jw *w, const char *key)
-{
-    member(w, key);
-    fputs("null", w->f);
-}
-
-void jw_strlist(struct jw *w, const char *key, char *const *items, size_t n)
-{
-    jw_arr(w, key);
-    for (size_t i = 0; i < n; i++)
-        jw_str(w, NULL, items[i]);
-    jw_arr_end(w);
-}
-
-int jw_write_direct(FILE *f, const char *s, size_t len)
-{
-    if (fflush(f) != 0)
-        return -1;
-    int fd = fileno(f);
-    while (len > 0) {
-        ssize_t n = write(fd, s, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        s += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-/* Generated secrets are base62 plus '-': nothing to escape. Anything else
- * goes through the escaping path instead of being written raw. */
-static int plain_ascii(const char *s, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
-            return 0;
-    }
-    return 1;
-}
-
-void jw_secret(struct jw *w, const char *key, const char *s, size_t len)
-{
-    member(w, key);
-    if (!plain_ascii(s, len) || strlen(s) != len) {
-        jw_quote(w->f, s);
+    if ((made && !v) || !parent) {
+        d->oom = 1;
+        json_object_put(v);
         return;
     }
-    fputc('"', w->f);
-    if (jw_write_direct(w->f, s, len) != 0)
-        return; /* the caller sees the error through ferror/fflush at the end */
-    fputc('"', w->f);
+    int r = key ? json_object_object_add(parent, key, v) : json_object_array_add(parent, v);
+    if (r != 0) {
+        d->oom = 1;
+        json_object_put(v);
+    }
+}
+
+json_object *jo_obj(struct jdoc *d, json_object *parent, const char *key)
+{
+    json_object *o = json_object_new_object();
+    put(d, parent, key, o, 1);
+    return d->oom ? NULL : o;
+}
+
+json_object *jo_arr(struct jdoc *d, json_object *parent, const char *key)
+{
+    json_object *a = json_object_new_array();
+    put(d, parent, key, a, 1);
+    return d->oom ? NULL : a;
 }
 
 /* Length of the valid UTF-8 sequence at s (1..4), or 0 if invalid. */
@@ -146,35 +86,120 @@ static size_t utf8_seq(const unsigned char *s)
     return n;
 }
 
-void jw_quote(FILE *f, const char *s)
+/* A json-c string of s, each byte that is not part of valid UTF-8 replaced
+ * by U+FFFD. NULL on out of memory. */
+static json_object *new_string(const char *s)
 {
+    static const char repl[] = "\xef\xbf\xbd";
     const unsigned char *p = (const unsigned char *)s;
-    fputc('"', f);
-    while (*p) {
-        unsigned char c = *p;
-        switch (c) {
-        case '"': fputs("\\\"", f); p++; continue;
-        case '\\': fputs("\\\\", f); p++; continue;
-        case '\n': fputs("\\n", f); p++; continue;
-        case '\r': fputs("\\r", f); p++; continue;
-        case '\t': fputs("\\t", f); p++; continue;
-        case '\b': fputs("\\b", f); p++; continue;
-        case '\f': fputs("\\f", f); p++; continue;
-        default: break;
-        }
-        if (c < 0x20 || c == 0x7f) {
-            fprintf(f, "\\u%04x", c);
-            p++;
-            continue;
-        }
-        size_t n = utf8_seq(p);
-        if (n == 0) {
-            fputs("\\ufffd", f);
-            p++;
-            continue;
-        }
-        fwrite(p, 1, n, f);
-        p += n;
+    size_t len = strlen(s), bad = 0;
+    if (len > INT_MAX / 3)
+        return NULL;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_seq(p + i);
+        bad += n == 0;
+        i += n ? n : 1;
     }
-    fputc('"', f);
+    if (!bad)
+        return json_object_new_string_len(s, (int)len);
+    char *buf = malloc(len + 2 * bad + 1), *o = buf;
+    if (!buf)
+        return NULL;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_seq(p + i);
+        if (n == 0) {
+            memcpy(o, repl, 3);
+            o += 3;
+            i++;
+        } else {
+            memcpy(o, s + i, n);
+            o += n;
+            i += n;
+        }
+    }
+    json_object *j = json_object_new_string_len(buf, (int)(o - buf));
+    free(buf);
+    return j;
+}
+
+void jo_str(struct jdoc *d, json_object *parent, const char *key, const char *s)
+{
+    put(d, parent, key, new_string(s ? s : ""), 1);
+}
+
+void jo_u64(struct jdoc *d, json_object *parent, const char *key, uint64_t v)
+{
+    put(d, parent, key, json_object_new_uint64(v), 1);
+}
+
+void jo_null(struct jdoc *d, json_object *parent, const char *key)
+{
+    put(d, parent, key, NULL, 0);
+}
+
+void jo_strlist(struct jdoc *d, json_object *parent, const char *key, char *const *items, size_t n)
+{
+    json_object *a = jo_arr(d, parent, key);
+    for (size_t i = 0; i < n; i++)
+        jo_str(d, a, NULL, items[i]);
+}
+
+/* Generated secrets are base62 plus '-': nothing to escape. */
+static int plain_ascii(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\')
+            return 0;
+    }
+    return 1;
+}
+
+/* Serializer of the placeholder: an empty string, and where its value goes. */
+static int secret_slot(json_object *jso, struct printbuf *pb, int level, int flags)
+{
+    (void)level;
+    (void)flags;
+    struct jdoc *d = json_object_get_userdata(jso);
+    if (printbuf_strappend(pb, "\"\"") < 0)
+        return -1;
+    d->secret_off = (size_t)pb->bpos - 1;
+    d->secret_placed = 1;
+    return 0;
+}
+
+void jo_secret(struct jdoc *d, json_object *parent, const char *key, const char *s, size_t len)
+{
+    if (d->secret || !plain_ascii(s, len) || strlen(s) != len) {
+        /* Not a generated secret (they are base62): a programming error.
+         * Refuse rather than let json-c copy it. */
+        d->oom = 1;
+        return;
+    }
+    json_object *slot = json_object_new_string("");
+    if (slot) {
+        json_object_set_serializer(slot, secret_slot, d, NULL);
+        d->secret = s;
+        d->secret_len = len;
+    }
+    put(d, parent, key, slot, 1);
+}
+
+int jo_print(struct jdoc *d, FILE *f)
+{
+    int rc = JO_NOMEM;
+    size_t len = 0;
+    const char *s = NULL;
+    if (d->root && !d->oom)
+        s = json_object_to_json_string_length(d->root, JO_FLAGS, &len);
+    if (s && (!d->secret || (d->secret_placed && d->secret_off <= len))) {
+        size_t cut = d->secret ? d->secret_off : len;
+        rc = fwrite(s, 1, cut, f) == cut ? 0 : JO_EIO;
+        if (rc == 0 && d->secret && secret_write_direct(f, d->secret, d->secret_len) != 0)
+            rc = JO_EIO;
+        if (rc == 0 && (fwrite(s + cut, 1, len - cut, f) != len - cut || fputc('\n', f) == EOF))
+            rc = JO_EIO;
+    }
+    jo_free(d);
+    return rc;
 }

@@ -1,41 +1,56 @@
 /*
- * json.h — a small streaming JSON writer (compact, one line).
+ * json.h — the --json documents, built with json-c.
  *
- * Keys are NULL inside arrays. Strings are escaped and always come out as
- * valid UTF-8 (invalid bytes become U+FFFD), so the output stays parseable
- * whatever the store holds.
+ * A document is a json-c tree; the helpers below add members in order (json-c
+ * keeps insertion order) and note an out-of-memory instead of failing each
+ * call, so a command builds its whole result and checks once, in out_end.
+ * Keys are NULL when the parent is an array.
+ *
+ * Strings that are not valid UTF-8 (a path or an argument quoted in an error
+ * message, a hand-edited store) get U+FFFD for each bad byte: json-c escapes
+ * but does not validate, and the output must stay parseable.
+ *
+ * A secret never enters json-c's memory: the document holds a placeholder
+ * whose serializer records where the value goes, and jo_print writes the
+ * secret itself straight from its guarded memory to the file descriptor.
  */
 #ifndef LK_TOOLS_JSON_H
 #define LK_TOOLS_JSON_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#define JW_MAX_DEPTH 16
+#include <json-c/json.h>
 
-struct jw {
-    FILE *f;
-    int depth;
-    unsigned char first[JW_MAX_DEPTH]; /* no member written yet at this level */
+struct jdoc {
+    json_object *root;
+    int oom;              /* an allocation failed: the tree is incomplete */
+    const char *secret;   /* at most one secret per document */
+    size_t secret_len;
+    size_t secret_off;    /* where it goes in the serialized text */
+    int secret_placed;
 };
 
-void jw_init(struct jw *w, FILE *f);
-void jw_obj(struct jw *w, const char *key);
-void jw_obj_end(struct jw *w);
-void jw_arr(struct jw *w, const char *key);
-void jw_arr_end(struct jw *w);
-void jw_str(struct jw *w, const char *key, const char *s);
-void jw_u64(struct jw *w, const char *key, uint64_t v);
-void jw_null(struct jw *w, const char *key);
-void jw_strlist(struct jw *w, const char *key, char *const *items, size_t n);
-/* A secret: written straight to the file descriptor, bypassing the stdio
- * buffer, so no copy of it stays in ordinary heap memory. */
-void jw_secret(struct jw *w, const char *key, const char *s, size_t len);
+/* A new, empty document ({} at the root); *d is reset. Returns d->root or
+ * NULL (then d->oom is set). */
+json_object *jo_doc(struct jdoc *d);
+enum { JO_NOMEM = -1, JO_EIO = -2 };
+/* Serialize compactly (no spaces, '/' not escaped) to f with a newline, and
+ * free the tree. 0; JO_NOMEM when the tree is incomplete or cannot be
+ * serialized (nothing printed); JO_EIO on a write error. */
+int jo_print(struct jdoc *d, FILE *f);
+/* Free the tree without printing (error paths). */
+void jo_free(struct jdoc *d);
 
-/* Write s as a quoted, escaped JSON string. */
-void jw_quote(FILE *f, const char *s);
-
-/* Write s[0..len) straight to f's descriptor after flushing f. 0 or -1. */
-int jw_write_direct(FILE *f, const char *s, size_t len);
+json_object *jo_obj(struct jdoc *d, json_object *parent, const char *key);
+json_object *jo_arr(struct jdoc *d, json_object *parent, const char *key);
+void jo_str(struct jdoc *d, json_object *parent, const char *key, const char *s);
+void jo_u64(struct jdoc *d, json_object *parent, const char *key, uint64_t v);
+void jo_null(struct jdoc *d, json_object *parent, const char *key);
+void jo_strlist(struct jdoc *d, json_object *parent, const char *key, char *const *items, size_t n);
+/* A secret, s[0..len): only the pointer is kept, so s must stay valid until
+ * jo_print. One per document. */
+void jo_secret(struct jdoc *d, json_object *parent, const char *key, const char *s, size_t len);
 
 #endif

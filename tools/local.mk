@@ -17,6 +17,8 @@ latchkey_SOURCES = \
 	tools/cmd_key.c \
 	tools/cmd_apikey.c \
 	tools/cmd_verify.c \
-	tools/cmd_records.c
-latchkey_CFLAGS = $(AM_CFLAGS) $(SODIUM_CFLAGS)
-latchkey_LDADD = liblatchkey.la $(SODIUM_LIBS)
+	tools/cmd_records.c \
+	tools/cmd_life.c \
+	tools/cmd_store.c
+latchkey_CFLAGS = $(AM_CFLAGS) $(SODIUM_CFLAGS) $(JSONC_CFLAGS)
+latchkey_LDADD = liblatchkey.la $(SODIUM_LIBS) $(JSONC_LIBS)

@@ -2,61 +2,81 @@
  * main.c — the latchkey admin tool: global options, command dispatch and the
  * argument-count / option checks shared by every command.
  */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <sodium.h>
 
 #include "cli.h"
 #include "output.h"
 
-#ifndef LK_SYSCONFDIR
-#define LK_SYSCONFDIR "/etc"
-#endif
-
-#define DEFAULT_CONFIG LK_SYSCONFDIR "/latchkey/latchkey.yaml"
 
 /* Options every command accepts. */
-#define GLOBAL_OPTS (OPT_BIT(OPT_CONFIG) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_HELP) | OPT_BIT(OPT_VERSION))
+#define GLOBAL_OPTS \
+    (OPT_BIT(OPT_CONFIG) | OPT_BIT(OPT_JSON) | OPT_BIT(OPT_HELP) | OPT_BIT(OPT_VERSION) | OPT_BIT(OPT_SOCKET))
 
 struct command {
     const char *group; /* first word */
     const char *sub;   /* second word, NULL for one-word commands */
     int (*run)(struct cli *c);
     size_t min_args, max_args; /* positionals after the command words */
-    unsigned opts;             /* accepted options besides GLOBAL_OPTS */
+    uint64_t opts;             /* accepted options besides GLOBAL_OPTS */
     const char *usage;
 };
 
 static const struct command commands[] = {
     {"init", NULL, cmd_init, 0, 0, OPT_BIT(OPT_BACKEND) | OPT_BIT(OPT_STORE),
      "init [--backend lmdb|flatfile] [--store PATH]"},
-    {"user", "add", cmd_user_add, 1, 1, OPT_BIT(OPT_KIND) | OPT_BIT(OPT_ROOT),
-     "user add UIN [--kind root|sub-user|collaborator] [--root ROOT_UIN]"},
+    {"user", "add", cmd_user_add, 1, 1, OPT_BIT(OPT_KIND) | OPT_BIT(OPT_ROOT) | OPT_BIT(OPT_LOGIN) | OPT_BIT(OPT_REASON),
+     "user add UIN [--kind root|sub-user|collaborator] [--root ROOT_UIN] [--login NAME] [--reason TEXT]"},
+    {"user", "edit", cmd_user_edit, 1, 1, OPT_BIT(OPT_LOGIN) | OPT_BIT(OPT_NO_LOGIN) | OPT_BIT(OPT_REASON),
+     "user edit UIN --login NAME | user edit UIN --no-login [--reason TEXT]"},
     {"user", "list", cmd_user_list, 0, 0, OPT_BIT(OPT_ROOT), "user list [--root ROOT_UIN]"},
-    {"user", "show", cmd_user_show, 1, 1, 0, "user show UIN"},
-    {"user", "delete", cmd_user_delete, 1, 1, OPT_BIT(OPT_FORCE), "user delete UIN [--force]"},
-    {"key", "create", cmd_key_create, 1, 1, 0, "key create UIN"},
+    {"user", "show", cmd_user_show, 0, 1, OPT_BIT(OPT_LOGIN), "user show UIN | user show --login NAME"},
+    {"user", "delete", cmd_user_delete, 1, 1, OPT_BIT(OPT_FORCE) | OPT_BIT(OPT_REASON), "user delete UIN [--force] [--reason TEXT]"},
+    {"key", "create", cmd_key_create, 1, 1, OPT_BIT(OPT_EXPIRES) | OPT_BIT(OPT_REASON), "key create UIN [--expires WHEN] [--reason TEXT]"},
     {"key", "list", cmd_key_list, 1, 1, 0, "key list UIN"},
     {"key", "show", cmd_key_show, 1, 1, 0, "key show SECRETID"},
-    {"key", "enable", cmd_key_enable, 1, 1, OPT_BIT(OPT_UIN), "key enable SECRETID [--uin UIN]"},
-    {"key", "disable", cmd_key_disable, 1, 1, OPT_BIT(OPT_UIN), "key disable SECRETID [--uin UIN]"},
-    {"key", "delete", cmd_key_delete, 1, 1, OPT_BIT(OPT_UIN), "key delete SECRETID [--uin UIN]"},
+    {"key", "enable", cmd_key_enable, 1, 1, OPT_BIT(OPT_UIN) | OPT_BIT(OPT_REASON), "key enable SECRETID [--uin UIN] [--reason TEXT]"},
+    {"key", "disable", cmd_key_disable, 1, 1, OPT_BIT(OPT_UIN) | OPT_BIT(OPT_REASON), "key disable SECRETID [--uin UIN] [--reason TEXT]"},
+    {"key", "delete", cmd_key_delete, 1, 1, OPT_BIT(OPT_UIN) | OPT_BIT(OPT_REASON), "key delete SECRETID [--uin UIN] [--reason TEXT]"},
+    {"key", "edit", cmd_key_edit, 1, 1, OPT_BIT(OPT_EXPIRES) | OPT_BIT(OPT_UIN) | OPT_BIT(OPT_REASON),
+     "key edit SECRETID --expires WHEN|never [--uin UIN] [--reason TEXT]"},
+    {"key", "rotate", cmd_key_rotate, 1, 1, OPT_BIT(OPT_GRACE) | OPT_BIT(OPT_EXPIRES) | OPT_BIT(OPT_UIN) | OPT_BIT(OPT_REASON),
+     "key rotate SECRETID --grace SPAN [--expires WHEN] [--uin UIN] [--reason TEXT]"},
     {"apikey", "create", cmd_apikey_create, 1, 1,
-     OPT_BIT(OPT_NAME) | OPT_BIT(OPT_DESCRIPTION) | OPT_BIT(OPT_SCOPE) | OPT_BIT(OPT_ALLOW_IP),
-     "apikey create ROOT_UIN --name NAME [--description TEXT] [--scope all|SVC,...] [--allow-ip ADDR,...]"},
+     OPT_BIT(OPT_NAME) | OPT_BIT(OPT_DESCRIPTION) | OPT_BIT(OPT_SCOPE) | OPT_BIT(OPT_ALLOW_IP) | OPT_BIT(OPT_EXPIRES) |
+         OPT_BIT(OPT_RATE_LIMIT) | OPT_BIT(OPT_REASON),
+     "apikey create ROOT_UIN --name NAME [--description TEXT] [--scope all|SVC,...] [--allow-ip ADDR,...] "
+     "[--expires WHEN] [--rate-limit N/SPAN] [--reason TEXT]"},
     {"apikey", "list", cmd_apikey_list, 1, 1, 0, "apikey list ROOT_UIN"},
     {"apikey", "show", cmd_apikey_show, 0, 1, OPT_BIT(OPT_ACCOUNT) | OPT_BIT(OPT_NAME),
      "apikey show ID | apikey show --account ROOT_UIN --name NAME"},
-    {"apikey", "edit", cmd_apikey_edit, 1, 1, OPT_BIT(OPT_DESCRIPTION) | OPT_BIT(OPT_SCOPE) | OPT_BIT(OPT_ALLOW_IP),
-     "apikey edit ID [--description TEXT] [--scope all|SVC,...] [--allow-ip ADDR,...|none]"},
-    {"apikey", "enable", cmd_apikey_enable, 1, 1, 0, "apikey enable ID"},
-    {"apikey", "disable", cmd_apikey_disable, 1, 1, 0, "apikey disable ID"},
-    {"apikey", "delete", cmd_apikey_delete, 1, 1, 0, "apikey delete ID"},
-    {"verify", NULL, cmd_verify, 0, 1, OPT_BIT(OPT_APIKEY) | OPT_BIT(OPT_IP) | OPT_BIT(OPT_SERVICE),
-     "verify SECRETID [--ip ADDR] [--service NAME] | verify --apikey [--ip ADDR] [--service NAME]"},
+    {"apikey", "edit", cmd_apikey_edit, 1, 1,
+     OPT_BIT(OPT_DESCRIPTION) | OPT_BIT(OPT_SCOPE) | OPT_BIT(OPT_ALLOW_IP) | OPT_BIT(OPT_EXPIRES) |
+         OPT_BIT(OPT_RATE_LIMIT) | OPT_BIT(OPT_REASON),
+     "apikey edit ID [--description TEXT] [--scope all|SVC,...] [--allow-ip ADDR,...|none] [--expires WHEN|never] "
+     "[--rate-limit N/SPAN|none] [--reason TEXT]"},
+    {"apikey", "reroll", cmd_apikey_reroll, 1, 1, OPT_BIT(OPT_GRACE) | OPT_BIT(OPT_EXPIRES) | OPT_BIT(OPT_REASON),
+     "apikey reroll ID --grace SPAN [--expires WHEN] [--reason TEXT]"},
+    {"apikey", "enable", cmd_apikey_enable, 1, 1, OPT_BIT(OPT_REASON), "apikey enable ID [--reason TEXT]"},
+    {"apikey", "disable", cmd_apikey_disable, 1, 1, OPT_BIT(OPT_REASON), "apikey disable ID [--reason TEXT]"},
+    {"apikey", "delete", cmd_apikey_delete, 1, 1, OPT_BIT(OPT_REASON), "apikey delete ID [--reason TEXT]"},
+    {"verify", NULL, cmd_verify, 0, 1, OPT_BIT(OPT_APIKEY) | OPT_BIT(OPT_IP) | OPT_BIT(OPT_SERVICE) | OPT_BIT(OPT_LOGIN),
+     "verify SECRETID [--ip ADDR] [--service NAME] [--login NAME] | verify --apikey [--ip ADDR] [--service NAME] "
+     "[--login NAME]"},
     {"records", NULL, cmd_records, 1, 1, 0, "records KEYID"},
+    {"expiring", NULL, cmd_expiring, 0, 0, OPT_BIT(OPT_WITHIN), "expiring [--within SPAN]"},
+    {"revoke", NULL, cmd_revoke, 0, 0, OPT_BIT(OPT_USER) | OPT_BIT(OPT_REASON), "revoke --user UIN [--reason TEXT]"},
+    {"audit", NULL, cmd_audit, 0, 0, OPT_BIT(OPT_SINCE) | OPT_BIT(OPT_KEY) | OPT_BIT(OPT_USER),
+     "audit [--since WHEN] [--key KEYID] [--user UIN]"},
+    {"scan", NULL, cmd_scan, 0, SIZE_MAX, OPT_BIT(OPT_DISABLE) | OPT_BIT(OPT_REASON), "scan [--disable] [FILE...] [--reason TEXT]"},
+    {"stats", NULL, cmd_stats, 0, 0, 0, "stats"},
+    {"store", "copy", cmd_store_copy, 0, 0, OPT_BIT(OPT_FROM) | OPT_BIT(OPT_TO) | OPT_BIT(OPT_REPLACE),
+     "store copy --from CONFIG --to CONFIG [--replace]"},
 };
 
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
@@ -111,7 +131,7 @@ static int unknown_command(struct cli *c)
 /* Options and argument count against the command's usage. */
 static int check_command(struct cli *c, const struct command *cmd)
 {
-    unsigned bad = c->a.seen & ~(cmd->opts | GLOBAL_OPTS);
+    uint64_t bad = c->a.seen & ~(cmd->opts | GLOBAL_OPTS);
     if (bad) {
         enum opt_id o = args_first_opt(bad);
         if (cmd->run == cmd_apikey_edit && o == OPT_NAME)
@@ -157,6 +177,9 @@ static int dispatch(struct cli *c)
     int rc = check_command(c, cmd);
     if (rc != CLI_EXIT_OK)
         return rc;
+    /* --reason: recorded in the audit entry of every change this run makes */
+    if (c->a.val[OPT_REASON] && lk_audit_reason(c->a.val[OPT_REASON]) != LK_OK)
+        return out_usage(c, "--reason: %s", lk_errmsg(NULL));
     return cmd->run(c);
 }
 
@@ -165,16 +188,31 @@ static const char *config_path(const struct args *a)
     if (a->seen & OPT_BIT(OPT_CONFIG))
         return a->val[OPT_CONFIG];
     const char *env = getenv("LATCHKEY_CONFIG");
-    return env && *env ? env : DEFAULT_CONFIG;
+    return env && *env ? env : CLI_DEFAULT_CONFIG;
 }
 
 int cli_open(struct cli *c)
 {
-    lk_status st = lk_open(c->config_path, &c->ctx);
+    /* --socket: through latchkeyd, which owns the store (verify, key show, stats) */
+    lk_status st = c->a.seen & OPT_BIT(OPT_SOCKET) ? lk_connect(c->a.val[OPT_SOCKET], &c->ctx)
+                                                   : lk_open(c->config_path, &c->ctx);
     if (st != LK_OK) {
         c->ctx = NULL;
         return out_status_error(c, st);
     }
+    return CLI_EXIT_OK;
+}
+
+int cli_time(struct cli *c, enum opt_id id, int span_only, int allow_never, int64_t *out)
+{
+    const char *v = c->a.val[id];
+    *out = 0;
+    if (v == NULL)
+        return CLI_EXIT_OK;
+    if (allow_never && strcmp(v, "never") == 0)
+        return CLI_EXIT_OK;
+    if (lk_parse_time(v, (int64_t)time(NULL), span_only, out) != LK_OK)
+        return out_usage(c, "%s: %s", args_opt_name(id), lk_errmsg(NULL));
     return CLI_EXIT_OK;
 }
 

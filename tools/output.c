@@ -56,42 +56,55 @@ const char *out_time(int64_t t, char buf[OUT_TIME_LEN])
     return buf;
 }
 
-void out_begin(struct jw *w)
+json_object *out_begin(struct jdoc *d)
 {
-    jw_init(w, stdout);
-    jw_obj(w, NULL);
-    jw_obj(w, "Response");
+    return jo_obj(d, jo_doc(d), "Response");
 }
 
-void out_end(struct jw *w)
+int out_end(struct cli *c, struct jdoc *d, json_object *resp)
 {
     char id[OUT_UUID_LEN];
     out_uuid(id);
-    jw_str(w, "RequestId", id);
-    jw_obj_end(w);
-    jw_obj_end(w);
-    fputc('\n', w->f);
+    jo_str(d, resp, "RequestId", id);
+    switch (jo_print(d, stdout)) {
+    case 0:
+        return CLI_EXIT_OK;
+    case JO_NOMEM:
+        return out_nomem(c);
+    default:
+        /* main reports a stdio error; a failed direct write leaves none */
+        if (!ferror(stdout))
+            fprintf(stderr, "latchkey: InternalError: could not write the result to stdout\n");
+        return CLI_EXIT_SYSTEM;
+    }
 }
 
-void out_jtime(struct jw *w, const char *key, int64_t t)
+void out_jtime(struct jdoc *d, json_object *o, const char *key, int64_t t)
 {
     char buf[OUT_TIME_LEN];
     if (t == 0)
-        jw_null(w, key);
+        jo_null(d, o, key);
     else
-        jw_str(w, key, out_time(t, buf));
+        jo_str(d, o, key, out_time(t, buf));
 }
 
-static void print_error(struct cli *c, const char *code, const char *msg)
+static void print_error(struct cli *c, const char *code, const char *raw_msg)
 {
+    /* Messages quote arguments, and an argument may be a key pasted in the
+     * wrong place: never show more of it than its public id. */
+    char msg[512];
+    lk_redact(raw_msg, msg, sizeof msg);
     if (c->json) {
-        struct jw w;
-        out_begin(&w);
-        jw_obj(&w, "Error");
-        jw_str(&w, "Code", code);
-        jw_str(&w, "Message", msg);
-        jw_obj_end(&w);
-        out_end(&w);
+        struct jdoc d;
+        json_object *resp = out_begin(&d);
+        json_object *e = jo_obj(&d, resp, "Error");
+        jo_str(&d, e, "Code", code);
+        jo_str(&d, e, "Message", msg);
+        char id[OUT_UUID_LEN];
+        out_uuid(id);
+        jo_str(&d, resp, "RequestId", id);
+        if (jo_print(&d, stdout) == JO_NOMEM) /* the exit code still tells */
+            fprintf(stderr, "latchkey: %s: out of memory printing this error\n", code);
         return;
     }
     fflush(stdout); /* keep any partial result before the error */
@@ -149,10 +162,8 @@ int out_usage(struct cli *c, const char *fmt, ...)
 int out_done(struct cli *c, const char *fmt, ...)
 {
     if (c->json) {
-        struct jw w;
-        out_begin(&w);
-        out_end(&w);
-        return CLI_EXIT_OK;
+        struct jdoc d;
+        return out_end(c, &d, out_begin(&d));
     }
     va_list ap;
     va_start(ap, fmt);

@@ -36,11 +36,14 @@ void out_uuid(char buf[OUT_UUID_LEN]);
 /* Local time as "YYYY-MM-DD hh:mm:ss"; "-" for 0 (never). */
 const char *out_time(int64_t t, char buf[OUT_TIME_LEN]);
 
-/* JSON success envelope: `{"Response":{` ... `,"RequestId":"..."}}\n`. */
-void out_begin(struct jw *w);
-void out_end(struct jw *w);
+/* JSON success envelope {"Response":{...,"RequestId":"..."}}\n: out_begin
+ * starts the document d and returns the Response object; out_end appends the
+ * RequestId, prints the document and frees it. out_end returns the exit code
+ * (CLI_EXIT_OK, or the out-of-memory / write error it reported). */
+json_object *out_begin(struct jdoc *d);
+int out_end(struct cli *c, struct jdoc *d, json_object *resp);
 /* A time member: the formatted time, or null for 0 (never). */
-void out_jtime(struct jw *w, const char *key, int64_t t);
+void out_jtime(struct jdoc *d, json_object *o, const char *key, int64_t t);
 
 /* For commands whose only result is "done": JSON envelope, or the text line.
  * Returns CLI_EXIT_OK. */

@@ -1,7 +1,9 @@
-/* secret_in.c — bounded read of one line of stdin into locked memory. */
+/* secret_in.c — bounded read of one line of stdin into locked memory, and
+ * the unbuffered write of a secret to stdout. */
 #include "secret_in.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -47,4 +49,22 @@ void secret_in_wipe(struct secret_in *s)
         sodium_munlock(s->buf, sizeof s->buf);
     s->locked = 0;
     s->len = 0;
+}
+
+int secret_write_direct(FILE *f, const char *s, size_t len)
+{
+    if (fflush(f) != 0)
+        return -1;
+    int fd = fileno(f);
+    while (len > 0) {
+        ssize_t n = write(fd, s, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        s += n;
+        len -= (size_t)n;
+    }
+    return 0;
 }

@@ -8,6 +8,7 @@
 #define LK_TOOLS_SECRET_IN_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #define SECRET_IN_MAX 4096 /* longest accepted line, in bytes */
 
@@ -29,5 +30,9 @@ enum secret_in_result {
 enum secret_in_result secret_in_read(struct secret_in *s);
 /* Zero and unlock the buffer. */
 void secret_in_wipe(struct secret_in *s);
+
+/* Write a secret s[0..len) straight to f's descriptor after flushing f, so no
+ * copy of it stays in a stdio buffer. 0 or -1. */
+int secret_write_direct(FILE *f, const char *s, size_t len);
 
 #endif

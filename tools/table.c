@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "json.h"
+#include "secret_in.h"
 
 #define FIELD_LABEL_WIDTH 16
 
@@ -122,6 +122,6 @@ void field_print(FILE *f, const char *label, const char *value)
 void field_print_secret(FILE *f, const char *label, const char *value, size_t len)
 {
     put_label(f, label);
-    if (jw_write_direct(f, value, len) == 0)
+    if (secret_write_direct(f, value, len) == 0)
         fputc('\n', f);
 }

@@ -30,7 +30,7 @@ void table_free(struct table *t);
 
 /* One "Label:   value" line, labels padded to a common width. */
 void field_print(FILE *f, const char *label, const char *value);
-/* Same for a secret: the value bypasses the stdio buffer (see jw_secret). */
+/* Same for a secret: the value bypasses the stdio buffer (see secret_write_direct). */
 void field_print_secret(FILE *f, const char *label, const char *value, size_t len);
 
 #endif

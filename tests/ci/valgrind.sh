@@ -51,7 +51,7 @@ for t in $tests; do
     [ -f "$SRC/$t" ] || { echo "valgrind: no test $t" >&2; status=1; continue; }
     start=$(date +%s)
     rc=0
-    LK_BUILDDIR=$B LK_SRCDIR=$SRC LATCHKEY=$WORK/bin/latchkey TZ=UTC \
+    LK_BUILDDIR=$B LK_SRCDIR=$SRC LATCHKEY=$WORK/bin/latchkey TZ=UTC LK_TEST_SPAN=60 \
         timeout 1800 bash "$SRC/$t" >"$WORK/logs/$(basename "$t").out" 2>&1 || rc=$?
     ran=$((ran + 1))
     case $rc in

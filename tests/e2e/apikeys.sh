@@ -63,7 +63,7 @@ apikeys() {
 
     # list and show: masked key only
     expect_exit 0 lk apikey list 100001
-    out_has '^KeyId  *Name  *Key  *Status  *Scope  *AllowIp  *CreateTime  *LastAccessTime$'
+    out_has '^KeyId  *Name  *Key  *Status  *Scope  *AllowIp  *CreateTime  *LastAccessTime  *ExpireTime  *RateLimit$'
     out_has_str "$MASK"
     out_has_str 'svc-a,svc-b'
     out_has_str '10.0.0.0/8,2001:db8::/32'

@@ -125,6 +125,10 @@ badinput() {
     expect_exit 2 lk --json user add 'a"b\c'
     json_error 'InvalidParameter\.ParamError'
     out_has_str 'a\"b\\c'
+    # control characters escaped; bytes that are not UTF-8 become U+FFFD
+    expect_exit 2 lk --json user add "$(printf 'a\001\377b')"
+    json_error 'InvalidParameter\.ParamError'
+    out_has_str "$(printf 'a\\u0001\357\277\275b')"
 
     # help and version
     expect_exit 0 "$LATCHKEY" --help

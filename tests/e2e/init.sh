@@ -93,6 +93,47 @@ init_failures() {
     expect_exit 0 lk init
 }
 
+# Only init creates a store: any other command on a config whose store is
+# missing (a mistyped store.path) fails with exit 5, names the path, points
+# at `latchkey init`, and leaves nothing behind. init then creates that
+# store without touching the config.
+missing_store() {
+    D=$WORK/missing-$BACKEND
+    mkdir "$D"
+    CFG=$D/latchkey.yaml
+    write_config "$CFG" "$BACKEND" "stroe.db"
+    for cmd in "user add 1" "user list" "key list 1" "key create 1" "apikey list 1" "records AKID0000000000000000000000000000000000"; do
+        # shellcheck disable=SC2086 # split the command words
+        run lk $cmd
+        [ "$RC" = 5 ] || fail "'$cmd' on a missing store: exit $RC, expected 5"
+        expect_error 'FailedOperation\.Storage'
+        err_has_str "$D/stroe.db"
+        err_has_str 'not found'
+        err_has_str 'latchkey init'
+    done
+    expect_exit_in "LKSK0000000000000000000000000000000000000000" 5 lk verify AKID00000000000000000000000000000000
+    err_has_str 'not found'
+    run lk --json user list
+    [ "$RC" = 5 ] || fail "--json on a missing store: exit $RC"
+    json_error 'FailedOperation\.Storage'
+    out_has_str 'latchkey init'
+    [ -z "$(ls -A "$D" | grep -v '^latchkey.yaml$')" ] || fail "a command other than init created files: $(ls -A "$D")"
+
+    before=$(cksum "$CFG")
+    expect_exit 0 lk init
+    out_has "^Created store for: *$CFG\$"
+    out_has "^Store: *$D/stroe.db\$"
+    [ -f "$D/stroe.db" ] || fail "init did not create the missing store"
+    [ "$before" = "$(cksum "$CFG")" ] || fail "init changed the existing config"
+    expect_exit 0 lk user add 1
+    # now that config and store exist, init refuses as before
+    expect_exit 1 lk init
+    expect_error 'FailedOperation\.ConfigExists'
+}
+
 init_default
 init_flatfile
 init_failures
+for BACKEND in $LK_E2E_BACKENDS; do
+    missing_store
+done

@@ -4,7 +4,8 @@
 #
 # Environment: LK_BUILDDIR (where ./latchkey is built), LK_SRCDIR (sources),
 # LATCHKEY (binary to test; default $LK_BUILDDIR/latchkey),
-# LK_E2E_BACKENDS (default "lmdb flatfile").
+# LK_E2E_BACKENDS (default "lmdb flatfile"; tests/pg/e2e.sh adds postgresql,
+# each store then a new database of its private cluster: pg_new_db).
 
 set -eu
 
@@ -165,11 +166,15 @@ write_config() {
         *) _store=store.mdb ;;
         esac
     fi
+    # postgresql: conninfo takes path's line (a database has no path), so
+    # line numbers in messages stay the same for every backend
+    _where="path: $_store"
+    [ "$2" = postgresql ] && _where="conninfo: \"$PG_STORE_CONNINFO\""
     cat >"$1" <<EOF
 # e2e test configuration
 store:
   backend: $2
-  path: $_store
+  $_where
 hash: {opslimit: 1, memlimit_kib: 8}
 ${4:-}
 EOF
@@ -185,8 +190,19 @@ setup_store() {
     flatfile) STORE=$DIR/store.txt ;;
     *) STORE=$DIR/store.mdb ;;
     esac
+    if [ "$1" = postgresql ]; then
+        PG_DBN=$((${PG_DBN:-0} + 1))
+        PG_STORE_CONNINFO=$(pg_new_db "lk_${TESTNAME}_$PG_DBN") || fail "cannot create a database"
+    fi
     write_config "$CFG" "$1" "" "${2:-}"
+    init_store
     LAST_CMD=
+}
+
+# init_store: create the store $CFG names (only `init` creates stores).
+init_store() {
+    run lk init
+    [ "$RC" = 0 ] || fail "init of the store of $CFG failed"
 }
 
 # for_each_backend FUNCTION: run FUNCTION once per backend, each time on a

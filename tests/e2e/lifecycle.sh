@@ -10,7 +10,7 @@ lifecycle() {
     out_has '^Kind: *root$'
     expect_exit 0 lk --json user add 100002
     json_ok
-    out_matches_ere "^\\{\"Response\":\\{\"User\":\\{\"Uin\":100002,\"Kind\":\"root\",\"RootUin\":100002,\"CreateTime\":\"$TIME_ERE\"\\},"
+    out_matches_ere "^\\{\"Response\":\\{\"User\":\\{\"Uin\":100002,\"Kind\":\"root\",\"RootUin\":100002,\"Login\":\"\",\"CreateTime\":\"$TIME_ERE\"\\},"
 
     # create: exactly the CreateAccessKey shape
     expect_exit 0 lk --json key create 100001
@@ -39,7 +39,7 @@ lifecycle() {
     out_matches_ere "^\\{\"Response\":\\{\"Result\":\"Allow\",\"Uin\":100001,\"KeyId\":\"$SID\",\"RequestId\":"
     expect_exit 0 lk --json key show "$SID"
     json_ok
-    out_matches_ere "^\\{\"Response\":\\{\"AccessKey\":\\{\"AccessKeyId\":\"$SID\",\"Uin\":100001,\"Status\":\"Active\",\"CreateTime\":\"$TIME_ERE\",\"LastAccessTime\":\"$TIME_ERE\"\\},"
+    out_matches_ere "^\\{\"Response\":\\{\"AccessKey\":\\{\"AccessKeyId\":\"$SID\",\"Uin\":100001,\"Status\":\"Active\",\"CreateTime\":\"$TIME_ERE\",\"LastAccessTime\":\"$TIME_ERE\",\"ExpireTime\":null\\},"
     # a CRLF line end is stripped
     printf '%s\r\n' "$SK" >"$WORK/cap/crlf"
     run_raw "$WORK/cap/crlf" lk verify "$SID"
@@ -91,7 +91,7 @@ lifecycle() {
 
     # the list no longer shows it
     expect_exit 0 lk key list 100001
-    out_has '^SecretId  *Status  *CreateTime  *LastAccessTime$'
+    out_has '^SecretId  *Status  *CreateTime  *LastAccessTime  *ExpireTime$'
     out_lacks_str "$SID"
     [ "$(printf '%s\n' "$OUT" | wc -l)" -eq 1 ] || fail "key list of a user without keys is not just the header"
     expect_exit 0 lk --json key list 100001
@@ -133,6 +133,41 @@ lifecycle() {
     expect_error 'AuthFailure\.SecretIdNotFound'
     expect_exit 0 lk user delete 100003
     expect_exit 1 lk user show 100003
+
+    # login names: bound at add or edit, unique, shown, found, freed on delete
+    expect_exit 0 lk user add 100006 --kind sub-user --root 100001 --login alice
+    out_has '^Login: *alice$'
+    expect_exit 1 lk user add 100007 --login alice
+    expect_error 'InvalidParameter\.LoginExist'
+    expect_exit 1 lk user show 100007
+    expect_exit 2 lk user add 100007 --login 'bad name'
+    expect_error 'InvalidParameter\.ParamError'
+    err_has_str "login 'bad name' is not a valid login name"
+    expect_exit 0 lk user edit 100001 --login root-admin
+    out_has '^Login: *root-admin$'
+    expect_exit 1 lk user edit 100001 --login alice
+    expect_error 'InvalidParameter\.LoginExist'
+    expect_exit 2 lk user edit 100001
+    expect_exit 2 lk user edit 100001 --login x --no-login
+    expect_exit 0 lk --json user show --login alice
+    out_has_str '"Uin":100006,"Kind":"sub-user","RootUin":100001,"Login":"alice"'
+    expect_exit 1 lk user show --login nobody
+    expect_error 'InvalidParameter\.UserNotExist'
+    expect_exit 0 lk user list
+    out_has '^100006  .*alice'
+    # verify --login: the credential must belong to that login
+    expect_exit 0 lk --json key create 100001
+    SID=$(jget AccessKeyId)
+    SK=$(jget SecretAccessKey)
+    expect_exit_in "$SK" 0 lk verify "$SID" --login root-admin
+    expect_exit_in "$SK" 0 lk verify "$SID" --login "$SID"
+    expect_exit_in "$SK" 3 lk verify "$SID" --login alice
+    expect_error 'AuthFailure\.LoginNotMatch'
+    expect_exit 0 lk user edit 100001 --no-login
+    out_has '^Login: *-$'
+    expect_exit_in "$SK" 3 lk verify "$SID" --login root-admin
+    expect_exit 0 lk user delete 100006
+    expect_exit 0 lk user add 100008 --login alice
 }
 
 for_each_backend lifecycle

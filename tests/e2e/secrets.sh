@@ -80,7 +80,65 @@ secrets() {
         grep -qF -e "$SK" "$STORE" && fail "flatfile text contains the SecretKey"
         grep -qF -e "$AK" "$STORE" && fail "flatfile text contains the API key"
     fi
+    pasted_keys_are_not_echoed
     :
+}
+
+# shows_no_secret: the last command's stdout and stderr hold no piece of the
+# SecretKey's or the API key's secret part (their first and last 10 chars).
+shows_no_secret() {
+    for _p in "$(printf %s "$SK" | cut -c5-14)" "$(printf %s "$SK" | cut -c37-46)" \
+        "$(printf %s "$AK" | cut -c16-25)" "$(printf %s "$AK" | cut -c48-57)"; do
+        out_lacks_str "$_p"
+        err_lacks_str "$_p"
+    done
+}
+
+# A key pasted where an id, a name or a UIN is expected: the error may name
+# the public part (SecretId, API key id, "LKSK"), never the secret.
+pasted_keys_are_not_echoed() {
+    for _k in "$AK" "$SK" "$SID$SK" "$SID:$SK" "$SID$AK" "$AKID:$AK"; do
+        for _mode in "" --json; do
+            for _cmd in "key show" "key enable" "key disable" "key delete" "apikey show" "apikey enable" \
+                "apikey disable" "apikey delete" "records" "key list" "key create" "user show" "user add" \
+                "user delete" "apikey list"; do
+                # shellcheck disable=SC2086 # $_mode and $_cmd are words
+                run lk $_mode $_cmd "$_k"
+                [ "$RC" != 0 ] || fail "$_cmd accepted a pasted key"
+                shows_no_secret
+            done
+            # shellcheck disable=SC2086
+            run lk $_mode apikey edit "$_k" --description x
+            shows_no_secret
+            # shellcheck disable=SC2086
+            run lk $_mode apikey show --account 100001 --name "$_k"
+            shows_no_secret
+            # shellcheck disable=SC2086
+            run lk $_mode key disable "$SID" --uin "$_k"
+            shows_no_secret
+            # shellcheck disable=SC2086
+            run lk $_mode user add 5 --kind sub-user --root "$_k"
+            shows_no_secret
+            # shellcheck disable=SC2086
+            run lk $_mode apikey create "$_k" --name x
+            shows_no_secret
+            # shellcheck disable=SC2086
+            run lk $_mode apikey create 100001 --name x --allow-ip "$_k"
+            shows_no_secret
+            # shellcheck disable=SC2086
+            run lk $_mode key show "$SID" "$_k"
+            shows_no_secret
+            # shellcheck disable=SC2086
+            run lk $_mode "$_k"
+            shows_no_secret
+            # shellcheck disable=SC2086
+            run_in "$SK" lk $_mode verify "$_k"
+            shows_no_secret
+        done
+    done
+    # the public part is still named, so the user can see what was meant
+    run lk apikey show "$AK"
+    err_has_str "$AKID..."
 }
 
 for_each_backend secrets

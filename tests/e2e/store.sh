@@ -87,8 +87,9 @@ readonly_dir() {
     write_config "$CFG" "$BACKEND"
     [ -z "$AS_USER" ] || chown 65534:65534 "$CFG"
     # a store that does not exist yet cannot be created
+    rm -f "$STORE" "$STORE-lock" "$STORE.lock"
     chmod 555 "$DIR"
-    run lk_as user add 1
+    run lk_as init
     chmod 755 "$DIR"
     [ "$RC" = 5 ] || fail "creating a store in a read-only dir: exit $RC, expected 5"
     expect_error 'FailedOperation\.[A-Za-z]*'
@@ -97,6 +98,8 @@ readonly_dir() {
 
     # an existing store in a read-only dir: reads work; a write either
     # works completely or fails with exit 5 and changes nothing
+    run lk_as init
+    [ "$RC" = 0 ] || fail "init: exit $RC"
     run lk_as user add 1
     [ "$RC" = 0 ] || fail "user add: exit $RC"
     before=$(store_sums)

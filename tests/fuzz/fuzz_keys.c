@@ -94,6 +94,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         SETUP(lk_config_set(cfg, "hash.opslimit", "1"));
         SETUP(lk_config_set(cfg, "hash.memlimit_kib", "8"));
         SETUP(lk_config_set(cfg, "cache.entries", "8"));
+        SETUP(lk_store_create(cfg));
         SETUP(lk_open_config(cfg, &ctxs[b]));
         lk_config_free(cfg);
     }
@@ -269,22 +270,34 @@ static void verify_apikey_mode(fz_in *in)
     bool expect_ok = which == 1;
     if (which == 0) {
         lk_cidr c;
-        bool ip_ok = false, svc_ok = req.service == NULL;
+        /* a key restricted to services needs one named: NULL and "" are refused */
+        bool ip_ok = false, svc_ok = false;
+        bool svc_named = req.service != NULL && req.service[0] != '\0';
         if (req.client_ip != NULL && lk_ip_parse(req.client_ip, &c) == LK_OK)
             for (int i = 0; i < 3; i++) {
                 lk_cidr net;
                 FUZZ_CHECK(lk_cidr_parse(allow[i], &net) == LK_OK);
                 ip_ok |= lk_cidr_match(&net, &c) == 1;
             }
-        for (int i = 0; i < 2 && !svc_ok; i++)
+        for (int i = 0; i < 2 && svc_named && !svc_ok; i++)
             svc_ok = strcmp(req.service, scope[i]) == 0;
         expect_ok = ip_ok && svc_ok;
     }
+
+    /* A malformed request is the caller's error, whatever the key. */
+    lk_cidr any;
+    bool req_ok = (req.client_ip == NULL || req.client_ip[0] == '\0' || lk_ip_parse(req.client_ip, &any) == LK_OK) &&
+                  (req.service == NULL || req.service[0] == '\0' ||
+                   lk_service_name_ok(req.service, strlen(req.service)));
 
     lk_status first = LK_OK;
     for (int b = 0; b < NB; b++) {
         lk_verify_info info;
         lk_status st = lk_verify_apikey(ctxs[b], key, kl, (pick & 16) ? NULL : &req, &info);
+        if (!(pick & 16) && !req_ok) {
+            FUZZ_CHECK(st == LK_ERR_PARAM);
+            continue;
+        }
         if (!is_verdict(st))
             fprintf(stderr, "verify_apikey on %s: %s: %s\n", backends[b], lk_status_code(st), lk_errmsg(NULL));
         FUZZ_CHECK(is_verdict(st));

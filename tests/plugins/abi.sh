@@ -17,6 +17,7 @@ check "exports only latchkey_plugin_api" "latchkey_plugin_api" \
     "$(nm -D --defined-only "$MOD" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sort | tr '\n' ' ' | sed 's/ $//')"
 
 write_config
+init_store
 new_user 100
 new_user 200
 new_key 100

@@ -73,6 +73,49 @@ EOF
 
 lk() { timeout 20 "$LK" --config "$CONF" "$@"; }
 
+# wrong_last SECRET: the secret with its last character changed (never the
+# same string: a fixed replacement would equal the last character 1 time in 62)
+wrong_last() {
+    local c=x
+    [ "${1: -1}" = x ] && c=y
+    printf '%s%s' "${1%?}" "$c"
+}
+
+# start_latchkeyd [DAEMON-YAML-LINES...]: latchkeyd on the store of $CONF,
+# its socket in $TMP/lkd (traversable by other users: $TMP becomes 0711, so
+# an unprivileged host reaches the socket but can list and read nothing).
+# Sets LKD_SOCK; stopped at exit. lkd_stat NAME reads one of its counters.
+start_latchkeyd() {
+    local lkd=$LK_BUILDDIR/latchkeyd i line
+    [ -x "$lkd" ] || die "$lkd not built"
+    chmod 711 "$TMP"
+    mkdir -p "$TMP/lkd"
+    chmod 755 "$TMP/lkd"
+    LKD_SOCK=$TMP/lkd/latchkeyd.sock
+    {
+        sed -n '/^store:/p; /^hash:/p' "$CONF"
+        printf 'daemon:\n  socket: %s\n' "$LKD_SOCK"
+        for line in "$@"; do printf '  %s\n' "$line"; done
+    } >"$TMP/latchkeyd.yaml"
+    chmod 600 "$TMP/latchkeyd.yaml"
+    "$lkd" --config "$TMP/latchkeyd.yaml" 2>>"$TMP/latchkeyd.log" &
+    LKD_PID=$!
+    CLEANUP_HOOKS+=("kill $LKD_PID 2>/dev/null; wait $LKD_PID 2>/dev/null")
+    for i in $(seq 1 100); do
+        [ -S "$LKD_SOCK" ] && "$LK" --socket "$LKD_SOCK" stats >/dev/null 2>&1 && return 0
+        kill -0 "$LKD_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    cat "$TMP/latchkeyd.log" >&2
+    die "latchkeyd did not start"
+}
+lkd_stat() { "$LK" --socket "$LKD_SOCK" stats | sed -n "s/^$1 //p"; }
+
+# init_store: create the store $CONF names (only `latchkey init` creates one).
+init_store() {
+    lk init >/dev/null || die "latchkey init failed"
+}
+
 # JSON field from the CLI's --json output (no jq on CI): json_field NAME < json
 json_field() {
     tr -d '\n' | sed -n "s/.*\"$1\"[[:space:]]*:[[:space:]]*\"\([^\"]*\)\".*/\1/p"
@@ -104,4 +147,72 @@ new_apikey() {
     APIKEY_ID=$(printf '%s' "$out" | json_field KeyId)
     APIKEY=$(printf '%s' "$out" | json_field ApiKey)
     [ -n "$APIKEY_ID" ] && [ -n "$APIKEY" ] || die "cannot parse apikey create output"
+}
+
+# HTTP hosts (apache.sh, nginx.sh). Credentials go to curl through a config
+# file on stdin, never argv.
+# http_req URL [curl config lines...]: prints "STATUS BODY"
+http_req() {
+    local url=$1 out
+    shift
+    out=$( { printf '%s\n' "$@"; } | timeout 20 curl -s -K - -w ' %{http_code}' "$url" 2>/dev/null)
+    printf '%s %s' "${out##* }" "${out% *}" | tr -d '\n'
+}
+# http_headers URL [curl config lines...]: the response headers
+http_headers() {
+    local url=$1
+    shift
+    { printf '%s\n' "$@"; } | timeout 20 curl -s -K - -o /dev/null -D - "$url" 2>/dev/null | tr -d '\r'
+}
+# free_port VAR: a port on 127.0.0.1 nothing answers on, from a per-run base
+# below the kernel's ephemeral range (32768..), where clients' own ports
+# would collide, so parallel runs rarely meet; callers retry a bind failure.
+NEXT_PORT=$((10000 + ($$ * 7) % 20000))
+free_port() {
+    while (exec 3<>"/dev/tcp/127.0.0.1/$NEXT_PORT") 2>/dev/null; do NEXT_PORT=$((NEXT_PORT + 1)); done
+    printf -v "$1" '%s' "$NEXT_PORT"
+    NEXT_PORT=$((NEXT_PORT + 1))
+}
+# http_keys: a fresh store with the reverse-proxy tests' accounts and keys:
+# uin 100 (login alice) with a pair (A_ID/A_SECRET) and the API keys AK
+# (scope api, 127.0.0.1/32; AK_ID), AK_WEB (scope web), AK_FAR (scope api,
+# 10.0.0.0/8) and AK_DIS (scope api; AK_DIS_ID), for the test to disable.
+http_keys() {
+    chmod 755 "$TMP"
+    write_config
+    init_store
+    new_user 100 --login alice
+    new_key 100
+    A_ID=$KEY_ID
+    A_SECRET=$KEY_SECRET
+    new_apikey 100 api-local --scope api --allow-ip 127.0.0.1/32
+    AK=$APIKEY
+    AK_ID=$APIKEY_ID
+    new_apikey 100 web-only --scope web
+    AK_WEB=$APIKEY
+    new_apikey 100 far-away --scope api --allow-ip 10.0.0.0/8
+    AK_FAR=$APIKEY
+    new_apikey 100 to-disable --scope api
+    AK_DIS=$APIKEY
+    AK_DIS_ID=$APIKEY_ID
+}
+# start_latchkeyd_http: latchkeyd with its HTTP endpoint on a free port
+# (LKD_PORT, URL in LKD), 127.0.0.1 its trusted proxy, /api/ and /web/
+# mapped to the services api and web; waits until /healthz answers.
+start_latchkeyd_http() {
+    free_port LKD_PORT
+    start_latchkeyd "http:" "  listen: 127.0.0.1:$LKD_PORT" "  trusted_proxies: [127.0.0.1]" \
+        "  service_map: [\"/api/=api\", \"/web/=web\"]" "  threads: 2" "  timeout_s: 3"
+    LKD=http://127.0.0.1:$LKD_PORT
+    for _ in $(seq 50); do curl -s -o /dev/null "$LKD/healthz" && break; sleep 0.1; done
+}
+# stop_pidfile PIDFILE SIGNAL: stop the server whose master wrote PIDFILE
+# (waiting up to 5 s for it to go); nothing when there is none.
+stop_pidfile() {
+    [ -s "$1" ] || return 0
+    local pid
+    pid=$(cat "$1")
+    kill -"$2" "$pid" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    rm -f "$1"
 }

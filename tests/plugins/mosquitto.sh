@@ -19,6 +19,7 @@ check "exports only mosquitto_plugin_*" "mosquitto_plugin_cleanup mosquitto_plug
     "$(nm -D --defined-only "$MOD" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | sort | tr '\n' ' ' | sed 's/ $//')"
 
 write_config
+init_store
 new_user 100
 new_key 100
 ID=$KEY_ID
@@ -45,21 +46,22 @@ stop_broker() {
 }
 CLEANUP_HOOKS+=(stop_broker)
 
-# broker_conf PORT [plugin_opt lines...]
+# broker_conf PORT [plugin_opt lines...]; BROKER_USER: the user it runs as
 broker_conf() {
     local port=$1
     shift
     printf '%s\n' "per_listener_settings false" "allow_anonymous false" "persistence false" \
-        "user $(id -un)" "log_dest stderr" "log_type all" "listener $port 127.0.0.1" "plugin $MOD" "$@" \
+        "user ${BROKER_USER:-$(id -un)}" "log_dest stderr" "log_type all" "listener $port 127.0.0.1" "plugin $MOD" "$@" \
         >"$TMP/mosquitto.conf"
 }
 
 # Start the broker on a free port: try from a per-process base, move on when
 # the bind fails. Ready when the broker says it is running.
-start_broker() {
+start_broker() { # [plugin_opt lines...] (default: plugin_opt_config $CONF)
     local port=$((20000 + $$ % 20000)) tries i
+    [ $# -gt 0 ] || set -- "plugin_opt_config $CONF"
     for tries in $(seq 1 20); do
-        broker_conf "$port" "plugin_opt_config $CONF"
+        broker_conf "$port" "$@"
         "$BROKER" -c "$TMP/mosquitto.conf" >"$TMP/broker.log" 2>&1 &
         BROKER_PID=$!
         for i in $(seq 1 50); do
@@ -93,6 +95,10 @@ init_fails() { # NAME EXPECTED-LOG-REGEX plugin_opt lines...
 init_fails "no plugin_opt_config" "plugin_opt_config .* is required"
 init_fails "config file missing" "latchkey: cannot open $TMP/none.yaml" "plugin_opt_config $TMP/none.yaml"
 init_fails "unknown option" "unknown option plugin_opt_frobnicate" "plugin_opt_config $CONF" "plugin_opt_frobnicate 1"
+# a config whose store does not exist (a mistyped store.path): refused, not created
+write_config "$TMP/missing.yaml" "$TMP/missing-store.mdb"
+init_fails "store missing" "latchkey: .*missing-store\.mdb not found" "plugin_opt_config $TMP/missing.yaml"
+check "store missing: not created" 0 "$([ -e "$TMP/missing-store.mdb" ] && echo 1 || echo 0)"
 
 start_broker || die "cannot start mosquitto"
 echo "broker on 127.0.0.1:$PORT (pid $BROKER_PID)"
@@ -147,7 +153,7 @@ check "API key: 'sensors' does not cover 'sensorsX'" "27|Timed out" "$(sub "$ID"
 check "API key: subscription outside scope is denied" "0|All subscription requests were denied." \
     "$(sub x "$AK" lk/test 2)"
 refused "API key: client IP not in allowlist" "$(pub x "$AK_FAR" sensors/temp x)"
-refused "API key: wrong key" "$(pub x "${AK%?}Z" sensors/temp x)"
+refused "API key: wrong key" "$(pub x "$(wrong_last "$AK")" sensors/temp x)"
 refused "API key: SecretKey as API key" "$(pub x "$SECRET" sensors/temp x)"
 
 # ---- disabled and deleted keys, changed while the broker runs
@@ -174,6 +180,59 @@ check "connected client gets nothing after its key is disabled" "before" "$(grep
 check_match "broker log names the API key, not the user name" "as $LIVE_ID .*u'$AK_ID'" \
     "$(grep "$LIVE_ID" "$TMP/broker.log")"
 
+# A publisher connected with an API key, its record kept by the plugin
+# (issue 14: re-read only when the store's generation changes): the disable
+# must stop its very next publish, with nothing else happening in between.
+new_apikey 100 mqtt-live-pub --scope sensors
+LP_AK=$APIKEY
+LP_AK_ID=$APIKEY_ID
+PSUB_ID=$(next_id psub)
+timeout 20 mosquitto_sub -h 127.0.0.1 -p "$PORT" -i "$PSUB_ID" -u "$ID" -P "$SECRET" -t sensors/pubtest -C 3 -W 6 \
+    >"$TMP/psub.out" 2>&1 &
+PSUB=$!
+for i in $(seq 1 50); do grep -q "SUBSCRIBE from $PSUB_ID" "$TMP/broker.log" && break; sleep 0.1; done
+mkfifo "$TMP/pub.fifo"
+timeout 20 mosquitto_pub -h 127.0.0.1 -p "$PORT" -i "$(next_id lpub)" -u x -P "$LP_AK" -t sensors/pubtest -l \
+    <"$TMP/pub.fifo" >"$TMP/lpub.out" 2>&1 &
+LPUB=$!
+exec 7>"$TMP/pub.fifo"
+echo first >&7
+echo first-again >&7
+for i in $(seq 1 50); do grep -qx first-again "$TMP/psub.out" && break; sleep 0.1; done
+lk apikey disable "$LP_AK_ID" >/dev/null || die "apikey disable"
+echo second >&7
+exec 7>&-
+wait "$LPUB"
+wait "$PSUB"
+check "connected publisher: publishes before the disable delivered, none after" "first
+first-again" "$(grep -v '^Timed out' "$TMP/psub.out")"
+
+# A key that expires while its client is connected: no store change marks
+# that moment (the generation stays), so the plugin's kept record must carry
+# the expiry and refuse from then on.
+t0=$(date +%s)
+new_apikey 100 mqtt-expiring --scope sensors --expires 6s
+EX_AK=$APIKEY
+ESUB_ID=$(next_id esub)
+timeout 25 mosquitto_sub -h 127.0.0.1 -p "$PORT" -i "$ESUB_ID" -u "$ID" -P "$SECRET" -t sensors/exptest -C 3 -W 12 \
+    >"$TMP/esub.out" 2>&1 &
+ESUB=$!
+for i in $(seq 1 50); do grep -q "SUBSCRIBE from $ESUB_ID" "$TMP/broker.log" && break; sleep 0.1; done
+mkfifo "$TMP/epub.fifo"
+timeout 25 mosquitto_pub -h 127.0.0.1 -p "$PORT" -i "$(next_id epub)" -u x -P "$EX_AK" -t sensors/exptest -l \
+    <"$TMP/epub.fifo" >"$TMP/epub.out" 2>&1 &
+EPUB=$!
+exec 7>"$TMP/epub.fifo"
+echo before-expiry >&7
+for i in $(seq 1 50); do grep -qx before-expiry "$TMP/esub.out" && break; sleep 0.1; done
+while [ "$(date +%s)" -le $((t0 + 7)) ]; do sleep 0.2; done # past the expiry
+echo after-expiry >&7
+exec 7>&-
+wait "$EPUB"
+wait "$ESUB"
+check "connected publisher: publishes before its key expires delivered, none after" "before-expiry" \
+    "$(grep -v '^Timed out' "$TMP/esub.out")"
+
 # ---- logs: refusals are explained, secrets never appear
 check_match "refusals logged with the reason" "latchkey: client .* refused .*AuthFailure\.SignatureFailure" \
     "$(cat "$TMP/broker.log")"
@@ -186,4 +245,48 @@ kill "$BROKER_PID"
 wait "$BROKER_PID"
 check "broker exits cleanly on SIGTERM" 0 "$?"
 BROKER_PID=
+
+# ---- through latchkeyd: the packaged broker's own user, with a store it
+# cannot read (plugin_opt_socket; the service owns the store)
+if [ "$(id -u)" = 0 ] && id mosquitto >/dev/null 2>&1 && [ -x "$LK_BUILDDIR/latchkeyd" ]; then
+    start_latchkeyd "allow_uids: [0, $(id -u mosquitto)]"
+    new_apikey 100 via-socket --scope sensors
+    SK_AK=$APIKEY
+    SK_AK_ID=$APIKEY_ID
+    check "the broker's user cannot read the store" "refused" \
+        "$(runuser -u mosquitto -- cat "$TMP/store.mdb" >/dev/null 2>&1 && echo read || echo refused)"
+    # The plugin is loaded after the broker drops to its user: the module
+    # itself must be readable by it (the build tree is root's).
+    mkdir -p "$TMP/lkd/lib"
+    cp "$MOD" "$LK_BUILDDIR"/.libs/liblatchkey.so* "$TMP/lkd/lib/" 2>/dev/null
+    chmod -R a+rX "$TMP/lkd/lib"
+    MOD_ROOT=$MOD
+    MOD=$TMP/lkd/lib/$(basename "$MOD_ROOT")
+    BROKER_USER=mosquitto
+    # The sanitizer build's module loads the ASan runtime late, which
+    # verify_asan_link_order=0 allows; but a broker that dropped root can
+    # no longer read its /proc/self/environ, where ASan looks for that
+    # option: preload the runtime instead (as sshd.sh does).
+    ASAN_RT=$(ldd "$MOD_ROOT" 2>/dev/null | awk '/libclang_rt\.asan/ {print $3}')
+    LD_PRELOAD="${ASAN_RT:-${LD_PRELOAD:-}}" LD_LIBRARY_PATH="$TMP/lkd/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        start_broker "plugin_opt_socket $LKD_SOCK" ||
+        die "broker (user mosquitto, plugin_opt_socket) did not start"
+    check_match "socket: the broker runs as mosquitto" "^mosquitto$" "$(ps -o user= -p "$BROKER_PID" | tr -d ' ')"
+    check "socket: API key publishes inside its scope" "0|" "$(pub x "$SK_AK" sensors/temp 21)"
+    check "socket: SecretId publishes" "0|" "$(pub "$ID" "$SECRET" lk/test x)"
+    refused "socket: wrong API key" "$(pub x "$(wrong_last "$SK_AK")" sensors/temp x)"
+    check "socket: a subscriber with the SecretId receives it" "0|21" "$(sub "$ID" "$SECRET" sensors/temp)"
+    pub x "$SK_AK" other/socket-topic leaked >/dev/null
+    check "socket: publish outside the scope is dropped (ACL through the service)" "27|Timed out" \
+        "$(sub "$ID" "$SECRET" other/socket-topic 2)"
+    lk apikey disable "$SK_AK_ID" >/dev/null || die "apikey disable"
+    refused "socket: key disabled with the admin tool: next connect" "$(pub x "$SK_AK" sensors/temp x)"
+    kill "$BROKER_PID"
+    wait "$BROKER_PID"
+    BROKER_PID=
+    MOD=$MOD_ROOT
+    BROKER_USER=
+else
+    echo "note: not root, no user mosquitto, or latchkeyd not built: the unprivileged-broker run was skipped"
+fi
 finish

@@ -17,12 +17,19 @@ check_PROGRAMS += tests/plugins/pam_harness
 tests_plugins_pam_harness_SOURCES = tests/plugins/pam_harness.c
 tests_plugins_pam_harness_CFLAGS = $(AM_CFLAGS)
 tests_plugins_pam_harness_LDADD = $(PAM_LIBS)
-TESTS += tests/plugins/pam.sh
+TESTS += tests/plugins/pam.sh tests/plugins/sshd.sh tests/plugins/dovecot.sh
 endif
 
 if HAVE_MOSQUITTO
 TESTS += tests/plugins/mosquitto.sh
 endif
 
-EXTRA_DIST += tests/plugins/common.sh tests/plugins/pam.sh tests/plugins/abi.sh tests/plugins/mosquitto.sh \
-	docs/plugins.md
+# Skips, saying why, when apache2 or the module (apache2-dev) is missing.
+TESTS += tests/plugins/apache.sh
+# latchkeyd's HTTP endpoint behind nginx; skips without nginx or libmicrohttpd.
+TESTS += tests/plugins/nginx.sh
+# The same endpoint behind Caddy (etc/caddy/Caddyfile); skips without caddy
+# or libmicrohttpd.
+TESTS += tests/plugins/caddy.sh
+
+EXTRA_DIST += tests/plugins/apache.sh tests/plugins/common.sh tests/plugins/pam.sh tests/plugins/sshd.sh tests/plugins/dovecot.sh tests/plugins/abi.sh tests/plugins/mosquitto.sh tests/plugins/nginx.sh tests/plugins/caddy.sh

@@ -302,6 +302,12 @@ int main(int argc, char **argv)
         perror("mmap");
         return 3;
     }
+    lk_config *cfg;
+    if (lk_config_load(config, &cfg) != LK_OK || lk_store_create(cfg) != LK_OK) {
+        fprintf(stderr, "setup: create store: %s\n", lk_errmsg(NULL));
+        return 3;
+    }
+    lk_config_free(cfg);
     lk_ctx *ctx = open_or_die(config, "setup");
     for (uint64_t u = 1; u <= NUSERS; u++)
         if (lk_user_add(ctx, u, LK_USER_ROOT, 0) != LK_OK) {

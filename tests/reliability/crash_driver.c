@@ -163,8 +163,22 @@ static lk_ctx *open_store(const char *config)
     return ctx;
 }
 
+/* Only lk_store_create makes a store; every later open finds it. */
+static void create_store(const char *config)
+{
+    lk_config *cfg;
+    lk_status st = lk_config_load(config, &cfg);
+    if (st == LK_OK) {
+        st = lk_store_create(cfg);
+        lk_config_free(cfg);
+    }
+    if (st != LK_OK)
+        die("create store: %s", lk_errmsg(NULL));
+}
+
 static int do_init(const char *config, const char *journal)
 {
+    create_store(config);
     lk_ctx *ctx = open_store(config);
     for (uint64_t u = 1; u <= NUSERS; u++) {
         lk_status st = lk_user_add(ctx, u, LK_USER_ROOT, 0);

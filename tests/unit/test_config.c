@@ -133,8 +133,8 @@ static void assert_all_defaults(const lk_config *cfg, const char *store_path)
     assert_string_equal(cfg->backend, "lmdb");
     assert_string_equal(cfg->store_path, store_path);
     assert_true(cfg->map_size == UINT64_C(1024) * 1024 * 1024);
-    assert_true(cfg->opslimit == crypto_pwhash_OPSLIMIT_INTERACTIVE);
-    assert_true(cfg->memlimit == crypto_pwhash_MEMLIMIT_INTERACTIVE);
+    assert_true(cfg->opslimit == 2);
+    assert_true(cfg->memlimit == (size_t)4096 * 1024);
     assert_int_equal(cfg->keys_per_user, 2);
     assert_int_equal(cfg->apikeys_per_account, 50);
     assert_int_equal(cfg->records_keep, 20);
@@ -145,8 +145,9 @@ static void assert_all_defaults(const lk_config *cfg, const char *store_path)
     assert_get(cfg, "store.backend", "lmdb");
     assert_get(cfg, "store.path", store_path);
     assert_get(cfg, "store.map_size_mb", "1024");
+    assert_get(cfg, "store.cache_entries", "100000");
     assert_get(cfg, "hash.opslimit", "2");
-    assert_get(cfg, "hash.memlimit_kib", "65536");
+    assert_get(cfg, "hash.memlimit_kib", "4096");
     assert_get(cfg, "limits.keys_per_user", "2");
     assert_get(cfg, "limits.apikeys_per_account", "50");
     assert_get(cfg, "records.keep", "20");
@@ -306,9 +307,9 @@ static void test_wrong_types(void **state)
                "store.backend: expected a single value, got a mapping");
     LOAD_FAILS(fx, "store: {path: {a: b}}\n", "x.yaml:1: ", "store.path: expected a single value, got a mapping");
     LOAD_FAILS(fx, "store:\n  path: [a, b]\n", "x.yaml:2: ", "store.path: expected a single value, got a sequence");
-    LOAD_FAILS(fx, "store:\n  backend: redis\n", "x.yaml:2: ", "store.backend: expected lmdb or flatfile, got 'redis'");
-    LOAD_FAILS(fx, "store:\n  backend: LMDB\n", "x.yaml:2: ", "store.backend: expected lmdb or flatfile, got 'LMDB'");
-    LOAD_FAILS(fx, "store:\n  backend:\n", "store.backend: expected lmdb or flatfile, got ''");
+    LOAD_FAILS(fx, "store:\n  backend: redis\n", "x.yaml:2: ", "store.backend: expected lmdb, flatfile or postgresql, got 'redis'");
+    LOAD_FAILS(fx, "store:\n  backend: LMDB\n", "x.yaml:2: ", "store.backend: expected lmdb, flatfile or postgresql, got 'LMDB'");
+    LOAD_FAILS(fx, "store:\n  backend:\n", "store.backend: expected lmdb, flatfile or postgresql, got ''");
     LOAD_FAILS(fx, "store:\n  path: \"\"\n", "x.yaml:2: ", "store.path: must not be empty");
     LOAD_FAILS(fx, "store:\n  path:\n", "store.path: must not be empty");
     LOAD_FAILS(fx, "hash:\n  opslimit: fast\n", "x.yaml:2: ", "hash.opslimit: expected an integer, got 'fast'");
@@ -431,9 +432,9 @@ static void test_unknown_keys(void **state)
 {
     struct fx *fx = *state;
     LOAD_FAILS(fx, "# typo below\n\nstroe:\n  backend: lmdb\n",
-               "x.yaml:3: unknown key 'stroe' (expected one of: store, hash, limits, records, cache)");
+               "x.yaml:3: unknown key 'stroe' (expected one of: store, hash, limits, records, cache, daemon, audit)");
     LOAD_FAILS(fx, "store:\n  backend: lmdb\n  bakend: lmdb\n",
-               "x.yaml:3: unknown key 'store.bakend' (expected one of: backend, path, map_size_mb)");
+               "x.yaml:3: unknown key 'store.bakend' (expected one of: backend, path, conninfo, map_size_mb, cache_entries)");
     LOAD_FAILS(fx, "records:\n  keep: 1\n  max: 3\n", "x.yaml:3: unknown key 'records.max'",
                "keep, retention_days, flush_interval_ms, flush_batch");
     LOAD_FAILS(fx, "Store:\n  backend: lmdb\n", "x.yaml:1: unknown key 'Store'");
@@ -478,7 +479,7 @@ static void test_truncated(void **state)
     LOAD_FAILS(fx, "store: {backend: lmdb, path: /x", "x.yaml:1: ", "YAML syntax error");
     LOAD_FAILS(fx, "store: {backend: lmdb, pa", "x.yaml:1: ", "unknown key 'store.pa'"); /* seen before the end */
     LOAD_FAILS(fx, "store:\n  backend: lmdb\nhash:\n  opslimit: \"3", "x.yaml:4: ", "YAML syntax error");
-    LOAD_FAILS(fx, "store:\n  backend: lm", "x.yaml:2: ", "store.backend: expected lmdb or flatfile, got 'lm'");
+    LOAD_FAILS(fx, "store:\n  backend: lm", "x.yaml:2: ", "store.backend: expected lmdb, flatfile or postgresql, got 'lm'");
 
     /* Every prefix of a valid file either loads or fails cleanly with a
      * message that names the file (valgrind checks the error paths). */
@@ -545,7 +546,12 @@ static void test_file_errors(void **state)
     assert_int_equal(lk_config_load("/dev/null", &cfg), LK_ERR_CONFIG);
     MSG_HAS("/dev/null", "not a regular file");
 
-    assert_int_equal(lk_config_load(NULL, &cfg), LK_ERR_PARAM);
+    /* NULL: the build's default file (a missing one is a config error naming it) */
+    if (access(LK_DEFAULT_CONFIG, F_OK) != 0) {
+        assert_int_equal(lk_config_load(NULL, &cfg), LK_ERR_CONFIG);
+        MSG_HAS(LK_DEFAULT_CONFIG);
+        assert_null(cfg);
+    }
     assert_int_equal(lk_config_load(p, NULL), LK_ERR_PARAM);
 
     /* unreadable: meaningless for root, who reads anything */
@@ -596,7 +602,7 @@ static void test_set_get(void **state)
     assert_int_equal(lk_config_set(cfg, "store.backend", "flatfile"), LK_OK);
     assert_get(cfg, "store.backend", "flatfile");
     assert_int_equal(lk_config_set(cfg, "store.backend", "redis"), LK_ERR_CONFIG);
-    assert_string_equal(lk_errmsg(NULL), "store.backend: expected lmdb or flatfile, got 'redis'");
+    assert_string_equal(lk_errmsg(NULL), "store.backend: expected lmdb, flatfile or postgresql, got 'redis'");
     assert_get(cfg, "store.backend", "flatfile");
 
     /* store.path through set is taken as given */
@@ -649,7 +655,107 @@ static void test_example_file(void **state)
         fail();
     }
     assert_all_defaults(cfg, "/var/lib/latchkey/store.mdb");
+    /* the daemon: section documents the defaults too */
+    assert_get(cfg, "daemon.socket", "/run/latchkey/latchkeyd.sock");
+    assert_get(cfg, "daemon.allow_uids", "");
+    assert_get(cfg, "daemon.workers", "2");
+    assert_get(cfg, "daemon.argon2_queue", "64");
+    assert_get(cfg, "daemon.throttle_failures", "10");
+    assert_get(cfg, "daemon.read_timeout_ms", "5000");
+    assert_get(cfg, "daemon.max_connections", "1024");
     lk_config_free(cfg);
+}
+
+/* ------------------------------------------------------------ daemon: (latchkeyd) */
+
+static void test_daemon_section(void **state)
+{
+    struct fx *fx = *state;
+    lk_config *cfg = load_ok(fx, "daemon:\n  socket: run/lkd.sock\n  allow_uids: [0, 998]\n"
+                                 "  allow_gids:\n    - 120\n    - 7\n  workers: 4\n  argon2_workers: 1\n"
+                                 "  argon2_queue: 0\n  throttle_failures: 5\n  throttle_window_s: 60\n"
+                                 "  read_timeout_ms: 250\n  idle_timeout_s: 30\n  max_connections: 2000\n");
+    assert_true(cfg->daemon_socket[0] == '/');
+    assert_non_null(strstr(cfg->daemon_socket, "/run/lkd.sock"));
+    assert_get(cfg, "daemon.allow_uids", "0,998");
+    assert_get(cfg, "daemon.allow_gids", "120,7");
+    assert_get(cfg, "daemon.workers", "4");
+    assert_get(cfg, "daemon.argon2_queue", "0");
+    assert_get(cfg, "daemon.max_connections", "2000");
+    /* the comma form, through the same validator */
+    assert_int_equal(lk_config_set(cfg, "daemon.allow_uids", "1000, 1001"), LK_OK);
+    assert_get(cfg, "daemon.allow_uids", "1000,1001");
+    assert_int_equal(lk_config_set(cfg, "daemon.allow_uids", ""), LK_OK);
+    assert_get(cfg, "daemon.allow_uids", "");
+    assert_int_equal(lk_config_set(cfg, "daemon.allow_uids", "1,,2"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.allow_gids", "-1"), LK_ERR_CONFIG);
+    lk_config_free(cfg);
+
+    cfg = load_ok(fx, "store:\n  path: s.mdb\n");
+    assert_get(cfg, "daemon.socket", "/run/latchkey/latchkeyd.sock");
+    assert_get(cfg, "daemon.allow_uids", "");
+    assert_get(cfg, "daemon.workers", "2");
+    assert_get(cfg, "daemon.argon2_queue", "64");
+    lk_config_free(cfg);
+
+    LOAD_FAILS(fx, "daemon:\n  workers: 0\n", "x.yaml:2: daemon.workers: 0 is out of range (1..256)");
+    LOAD_FAILS(fx, "daemon:\n  allow_uids: [0, root]\n", "x.yaml:2: daemon.allow_uids: expected numeric uids");
+    LOAD_FAILS(fx, "daemon:\n  allow_gids: [[1]]\n", "x.yaml:2: daemon.allow_gids: expected a list of numbers");
+    LOAD_FAILS(fx, "daemon:\n  workers: [1]\n", "x.yaml:2: daemon.workers: expected a single value, got a sequence");
+    LOAD_FAILS(fx, "daemon:\n  sock: x\n", "x.yaml:2: unknown key 'daemon.sock'");
+    LOAD_FAILS(fx, "daemon:\n  allow_uids: 4294967295\n", "daemon.allow_uids: expected numeric uids");
+}
+
+/* daemon.http.*: flat or nested, validated, canonical lists. */
+static void test_daemon_http(void **state)
+{
+    struct fx *fx = *state;
+    lk_config *cfg = load_ok(fx, "store:\n  path: s.mdb\n");
+    assert_get(cfg, "daemon.http.listen", "");
+    assert_get(cfg, "daemon.http.api_key_header", "X-Api-Key");
+    assert_get(cfg, "daemon.http.client_ip_header", "X-Forwarded-For");
+    assert_get(cfg, "daemon.http.service_header", "X-Latchkey-Service");
+    assert_get(cfg, "daemon.http.trusted_proxies", "");
+    assert_get(cfg, "daemon.http.service_map", "");
+    assert_get(cfg, "daemon.http.threads", "2");
+    assert_get(cfg, "daemon.http.timeout_s", "10");
+    assert_get(cfg, "daemon.http.max_connections", "1024");
+    assert_get(cfg, "daemon.http.basic_any_user", "0");
+    lk_config_free(cfg);
+
+    cfg = load_ok(fx, "daemon:\n  http:\n    listen: 127.0.0.1:8087\n    trusted_proxies: [127.0.0.1, \"2001:db8::/32\"]\n"
+                      "    service_map: [\"/api/=api\", \" /b=billing \"]\n    client_ip_header: X-Real-IP\n"
+                      "    threads: 4\n  http.service_header: \"\"\n");
+    assert_get(cfg, "daemon.http.listen", "127.0.0.1:8087");
+    assert_get(cfg, "daemon.http.trusted_proxies", "127.0.0.1,2001:db8::/32");
+    assert_get(cfg, "daemon.http.service_map", "/api/=api,/b=billing");
+    assert_get(cfg, "daemon.http.client_ip_header", "X-Real-IP");
+    assert_get(cfg, "daemon.http.service_header", "");
+    assert_get(cfg, "daemon.http.threads", "4");
+    assert_int_equal(lk_config_set(cfg, "daemon.http.listen", "[::1]:80"), LK_OK);
+    assert_int_equal(lk_config_set(cfg, "daemon.http.listen", ""), LK_OK);
+    assert_int_equal(lk_config_set(cfg, "daemon.http.listen", "localhost:80"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.http.listen", "127.0.0.1:0"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.http.listen", "127.0.0.1:65536"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.http.listen", "::1:80"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.http.listen", "[::1]"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.http.api_key_header", "X Api"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.http.api_key_header", "authorization"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.http.trusted_proxies", "10.0.0.1/8"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.http.service_map", "api=api"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.http.service_map", "/api/=a b"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.http.basic_any_user", "2"), LK_ERR_CONFIG);
+    /* a refused value leaves the old one */
+    assert_get(cfg, "daemon.http.trusted_proxies", "127.0.0.1,2001:db8::/32");
+    lk_config_free(cfg);
+
+    LOAD_FAILS(fx, "daemon:\n  http:\n    bogus: 1\n",
+               "x.yaml:3: unknown key 'daemon.http.bogus' (expected one of: listen, threads, max_connections, "
+               "timeout_s, api_key_header, client_ip_header, trusted_proxies, service_header, service_map, "
+               "basic_any_user)");
+    LOAD_FAILS(fx, "daemon:\n  http: 1\n", "x.yaml:2: daemon.http: expected a mapping of daemon.http settings, got a scalar");
+    LOAD_FAILS(fx, "daemon:\n  http.listen: 127.0.0.1:1\n  http: {listen: 127.0.0.1:2}\n",
+               "x.yaml:3: duplicate key 'daemon.http.listen'");
 }
 
 int main(void)
@@ -675,6 +781,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_size_limit, setup, teardown),
         cmocka_unit_test(test_set_get),
         cmocka_unit_test(test_example_file),
+        cmocka_unit_test_setup_teardown(test_daemon_section, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_http, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -249,6 +249,13 @@ static void assert_rejected(lk_status (*fn)(const char *, lk_cidr *), const char
         print_error("message for \"%s\": \"%s\" lacks \"%s\"\n", s, lk_errmsg(NULL), msg);
         fail();
     }
+    /* a refused address leaves nothing half-parsed behind (the dotted-quad
+     * fast path once left "1.2.3" of "1.2.3.4/32" in it) */
+    static const lk_cidr zero;
+    if (memcmp(&c, &zero, sizeof c) != 0) {
+        print_error("\"%s\" was refused but the output is not cleared\n", s);
+        fail();
+    }
 }
 
 static void test_reject(void **state)
@@ -317,6 +324,34 @@ static void test_reject(void **state)
     assert_rejected(lk_ip_parse, "", "empty IP address");
     assert_rejected(lk_ip_parse, "nope", "unexpected character 'n'");
     assert_int_equal(lk_ip_parse("::1", &c), LK_OK);
+    /* a client address is parsed by a dotted-quad fast path: it refuses what inet_pton refuses */
+    static const char *const not_v4[] = {"1.2.3.04", "1.2.3.256", "1.2.3.4.", "1.2.3.4.5", ".1.2.3", "1.2.3",
+                                         "1..2.3", "0377.1.1.1", "1.2.3.1000"};
+    for (size_t i = 0; i < sizeof not_v4 / sizeof not_v4[0]; i++)
+        assert_rejected(lk_ip_parse, not_v4[i], "not a valid IPv4 address");
+    assert_int_equal(lk_ip_parse("255.0.10.199", &c), LK_OK);
+    static const uint8_t want[16] = {255, 0, 10, 199};
+    assert_memory_equal(c.addr, want, 16);
+    assert_int_equal(c.prefix, 32);
+}
+
+/* A key pasted as an address (--allow-ip, a client address): the message
+ * names its public part only. */
+static void test_pasted_key_not_echoed(void **state)
+{
+    (void)state;
+    static const char ak[] = "lk-AbCdEfGhIjKlSECRETsecretSECRETsecretSECRETsecret123456";
+    static const char sk[] = "LKSKSECRETsecretSECRETsecretSECRETsecret123456";
+    const char *inputs[] = {ak, sk, "10.0.0.1,lk-AbCdEfGhIjKlSECRETsecretSECRETsecret"};
+    lk_cidr c;
+    for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+        assert_int_equal(lk_cidr_parse(inputs[i], &c), LK_ERR_PARAM);
+        if (strstr(lk_errmsg(NULL), "SECRET") || strstr(lk_errmsg(NULL), "ecret"))
+            fail_msg("message shows the secret: %s", lk_errmsg(NULL));
+        assert_int_equal(lk_ip_parse(inputs[i], &c), LK_ERR_PARAM);
+        if (strstr(lk_errmsg(NULL), "SECRET") || strstr(lk_errmsg(NULL), "ecret"))
+            fail_msg("message shows the secret: %s", lk_errmsg(NULL));
+    }
 }
 
 static void test_hostile_lengths(void **state)
@@ -401,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_match_v6),     cmocka_unit_test(test_match_mapped),
         cmocka_unit_test(test_match_edge),   cmocka_unit_test(test_reject),
         cmocka_unit_test(test_hostile_lengths), cmocka_unit_test(test_fuzz),
+        cmocka_unit_test(test_pasted_key_not_echoed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -158,6 +158,21 @@ static void record_roundtrip_escapes_awkward_text(void **state)
     lk_rec_free(&r);
 }
 
+/* The flush's integer formatter writes what printf's %lld writes. */
+static void fmt_i64_matches_printf(void **state)
+{
+    (void)state;
+    static const int64_t cases[] = {0, 1, -1, 9, 10, -10, 99, 100, 1800000000, -1800000000,
+                                    INT64_MAX, INT64_MIN, INT64_MAX - 1, INT64_MIN + 1, 999999999999999999,
+                                    1000000000000000000};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char got[LK_I64_STRLEN], want[32];
+        snprintf(want, sizeof want, "%lld", (long long)cases[k]);
+        assert_int_equal(lk_fmt_i64(got, cases[k]), strlen(want));
+        assert_string_equal(got, want);
+    }
+}
+
 static void record_parser_rejects_damage(void **state)
 {
     (void)state;
@@ -189,6 +204,88 @@ static void text_checks(void **state)
     assert_true(lk_service_name_ok("hunyuan-t1:v2/chat.x_y", 22));
     assert_false(lk_service_name_ok("a b", 3));
     assert_false(lk_service_name_ok("", 0));
+}
+
+/* Names and descriptions are printed to terminals: C1 controls and bidi
+ * overrides, isolates and marks (which reorder what is shown around them),
+ * and Unicode line separators are refused like C0 controls. */
+static void text_refuses_c1_and_bidi_controls(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "a\xc2\x80" "b",    /* U+0080 */
+        "\xc2\x9b" "31m",   /* U+009B CSI */
+        "\xc2\x9f",         /* U+009F */
+        "x\xe2\x80\xaa",    /* U+202A LRE */
+        "x\xe2\x80\xae" "y", /* U+202E RLO */
+        "\xe2\x81\xa6" "a", /* U+2066 LRI */
+        "\xe2\x81\xa9",     /* U+2069 PDI */
+        "\xe2\x80\x8e",     /* U+200E LRM */
+        "\xe2\x80\x8f",     /* U+200F RLM */
+        "\xd8\x9c",         /* U+061C ALM */
+        "\xe2\x80\xa8",     /* U+2028 line separator */
+        "\xe2\x80\xa9",     /* U+2029 paragraph separator */
+    };
+    static const char *const good[] = {
+        "\xc2\xa0",     /* U+00A0 no-break space, just past C1 */
+        "\xe2\x80\x8d", /* U+200D zero-width joiner (emoji sequences) */
+        "\xe2\x80\xaf", /* U+202F narrow no-break space */
+        "\xe2\x81\xa5", /* U+2065 */
+        "\xd8\x9b",     /* U+061B Arabic semicolon */
+        "\xe4\xb8\xad\xe6\x96\x87 Prod",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_true(lk_utf8_valid(bad[i], strlen(bad[i])));
+        if (lk_text_ok(bad[i], strlen(bad[i])))
+            fail_msg("bad[%zu] accepted", i);
+    }
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        if (!lk_text_ok(good[i], strlen(good[i])))
+            fail_msg("good[%zu] refused", i);
+}
+
+/* A key pasted where an id or a name is expected: messages show its public
+ * part only (lk_quote for one value, lk_redact for a whole message). */
+static void quoting_never_shows_a_secret(void **state)
+{
+    (void)state;
+    char sid[LK_SECRET_ID_LEN + 1], sk[LK_SECRET_KEY_LEN + 1], ak[LK_APIKEY_LEN + 1], in[256], q[64], r[256];
+    lk_keyfmt_new_secret_id(sid);
+    lk_keyfmt_new_secret_key(sk);
+    lk_keyfmt_new_apikey(ak);
+    const char *sk_secret = sk + LK_PREFIX_LEN, *ak_secret = ak + LK_APIKEY_ID_LEN;
+    char sk_piece[6], ak_piece[6];
+    /* before, first credential, between, second credential (NULL: none), after */
+    const char *forms[][3] = {{"", "", ""}, {"x", "", ""}, {"", ":", ""}, {"", "", "."}, {"name=", ",", ","}, {"", " ", ""}};
+
+    /* the public parts stay */
+    assert_string_equal(lk_quote(sid, q, sizeof q), sid);
+    snprintf(in, sizeof in, "%.15s...", ak);
+    assert_string_equal(lk_quote(ak, q, sizeof q), in);
+    assert_string_equal(lk_quote(sk, q, sizeof q), "LKSK...");
+    assert_string_equal(lk_quote("bulk-import", q, sizeof q), "bulk-import");
+    assert_string_equal(lk_redact("AKIDshort", r, sizeof r), "AKIDshort");
+
+    for (size_t f = 0; f < sizeof forms / sizeof forms[0]; f++) {
+        const char *creds[][2] = {{sk, sk}, {ak, ak}, {sid, sk}, {sid, ak}, {ak, sk}};
+        for (size_t c = 0; c < sizeof creds / sizeof creds[0]; c++) {
+            bool two = f >= 2;
+            snprintf(in, sizeof in, "%s%s%s%s%s", forms[f][0], creds[c][0], two ? forms[f][1] : "",
+                     two ? creds[c][1] : "", forms[f][2]);
+            lk_quote(in, q, sizeof q);
+            lk_redact(in, r, sizeof r);
+            assert_true(strlen(r) <= strlen(in));
+            /* no 5 consecutive characters of either secret, anywhere */
+            for (size_t i = 0; i + 5 <= LK_RANDOM_SECRET_CHARS + LK_CHECKSUM_LEN; i++) {
+                memcpy(sk_piece, sk_secret + i, 5);
+                sk_piece[5] = '\0';
+                memcpy(ak_piece, ak_secret + i, 5);
+                ak_piece[5] = '\0';
+                if (strstr(q, sk_piece) || strstr(r, sk_piece) || strstr(q, ak_piece) || strstr(r, ak_piece))
+                    fail_msg("'%s' shows a secret: quote '%s', redact '%s'", in, q, r);
+            }
+        }
+    }
 }
 
 static const char HASH[] = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA";
@@ -240,6 +337,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(generated_keys_have_documented_shape),
+        cmocka_unit_test(fmt_i64_matches_printf),
         cmocka_unit_test(keys_are_unique),
         cmocka_unit_test(typos_and_truncation_are_rejected),
         cmocka_unit_test(base62_digits_are_uniform),
@@ -248,6 +346,8 @@ int main(void)
         cmocka_unit_test(record_roundtrip_escapes_awkward_text),
         cmocka_unit_test(record_parser_rejects_damage),
         cmocka_unit_test(text_checks),
+        cmocka_unit_test(text_refuses_c1_and_bidi_controls),
+        cmocka_unit_test(quoting_never_shows_a_secret),
         cmocka_unit_test(cache_hits_only_the_verified_secret),
         cmocka_unit_test(cache_memory_is_bounded),
     };

@@ -1,9 +1,12 @@
 /*
  * The seed rules and error codes, through the public API, run once per
- * backend (LMDB and flat file) on a real store on disk.
+ * backend (LMDB and flat file) on a real store on disk. With
+ * LK_TEST_PG_CONNINFO set (tests/pg/unit.sh starts a private cluster), they
+ * run on PostgreSQL instead, each test on an emptied store.
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -16,6 +19,8 @@
 #include <cmocka.h>
 
 #include "latchkey.h"
+#include "lk_backend.h"
+#include "pg_empty.h"
 
 typedef struct fixture {
     const char *backend;
@@ -33,6 +38,8 @@ static lk_config *make_config(const char *backend, const char *path)
     assert_int_equal(lk_config_default(&cfg), LK_OK);
     assert_int_equal(lk_config_set(cfg, "store.backend", backend), LK_OK);
     assert_int_equal(lk_config_set(cfg, "store.path", path), LK_OK);
+    if (strcmp(backend, "postgresql") == 0)
+        assert_int_equal(lk_config_set(cfg, "store.conninfo", getenv("LK_TEST_PG_CONNINFO")), LK_OK);
     /* the cheapest Argon2id libsodium allows: rules, not hashing, are under test */
     assert_int_equal(lk_config_set(cfg, "hash.opslimit", "1"), LK_OK);
     assert_int_equal(lk_config_set(cfg, "hash.memlimit_kib", "8"), LK_OK);
@@ -48,7 +55,11 @@ static int setup(void **state)
         return -1;
     snprintf(f->path, sizeof f->path, "%s/store", f->dir);
     f->cfg = make_config(f->backend, f->path);
-    if (lk_open_config(f->cfg, &f->ctx) != LK_OK) {
+    if (strcmp(f->backend, "postgresql") == 0 && pg_empty() != 0) {
+        fprintf(stderr, "emptying the postgresql store: %s\n", lk_errmsg(NULL));
+        return -1;
+    }
+    if (lk_store_create(f->cfg) != LK_OK || lk_open_config(f->cfg, &f->ctx) != LK_OK) {
         fprintf(stderr, "open: %s\n", lk_errmsg(NULL));
         return -1;
     }
@@ -289,7 +300,12 @@ static void apikey_rules(void **state)
 
     lk_verify_req ok = {.client_ip = "10.1.2.3", .service = "svc-a"};
     lk_verify_req v6 = {.client_ip = "2001:db8:1::5", .service = "hunyuan-t1"};
-    lk_verify_req mapped = {.client_ip = "::ffff:192.0.2.7", .service = NULL};
+    lk_verify_req mapped = {.client_ip = "::ffff:192.0.2.7", .service = "svc-a"};
+    /* A scoped key with no service named is refused, unless the caller
+     * checks the scope itself (Mosquitto's topics). */
+    lk_verify_req no_service = {.client_ip = "10.1.2.3", .service = NULL};
+    lk_verify_req empty_service = {.client_ip = "10.1.2.3", .service = ""};
+    lk_verify_req by_caller = {.client_ip = "10.1.2.3", .flags = LK_VERIFY_SCOPE_BY_CALLER};
     lk_verify_req bad_ip = {.client_ip = "192.168.1.1", .service = "svc-a"};
     lk_verify_req no_ip = {.client_ip = NULL, .service = "svc-a"};
     lk_verify_req bad_scope = {.client_ip = "10.1.2.3", .service = "svc-c"};
@@ -298,6 +314,10 @@ static void apikey_rules(void **state)
     assert_true(info.uin == 12);
     assert_int_equal(lk_verify_apikey(f->ctx, kv, LK_APIKEY_LEN, &v6, NULL), LK_OK);
     assert_int_equal(lk_verify_apikey(f->ctx, kv, LK_APIKEY_LEN, &mapped, NULL), LK_OK);
+    assert_int_equal(lk_verify_apikey(f->ctx, kv, LK_APIKEY_LEN, &no_service, NULL), LK_DENY_SCOPE);
+    assert_int_equal(lk_verify_apikey(f->ctx, kv, LK_APIKEY_LEN, &empty_service, NULL), LK_DENY_SCOPE);
+    assert_int_equal(lk_verify_apikey(f->ctx, kv, LK_APIKEY_LEN, NULL, NULL), LK_DENY_IP); /* no address: the allowlist refuses first */
+    assert_int_equal(lk_verify_apikey(f->ctx, kv, LK_APIKEY_LEN, &by_caller, NULL), LK_OK);
     assert_int_equal(lk_verify_apikey(f->ctx, kv, LK_APIKEY_LEN, &bad_ip, NULL), LK_DENY_IP);
     assert_int_equal(lk_verify_apikey(f->ctx, kv, LK_APIKEY_LEN, &no_ip, NULL), LK_DENY_IP);
     assert_int_equal(lk_verify_apikey(f->ctx, kv, LK_APIKEY_LEN, &bad_scope, NULL), LK_DENY_SCOPE);
@@ -481,6 +501,17 @@ static void access_records_keep_latest_twenty_within_retention(void **state)
     lk_secret_free(s);
 }
 
+/* One allowed attempt of key k, a tick after the last, naming service
+ * "k<i>-r<r>" so its record can be told apart. */
+static void attempt(fixture *f, const lk_access_key *k, lk_secret *s, int i, int r)
+{
+    char svc[16];
+    fake_now++;
+    snprintf(svc, sizeof svc, "k%d-r%d", i, r);
+    lk_verify_req req = {.service = svc};
+    assert_int_equal(lk_verify_key(f->ctx, k->secret_id, lk_secret_str(s), lk_secret_len(s), &req, NULL), LK_OK);
+}
+
 /* One flush carrying interleaved attempts on several keys keeps each key's
  * own records, in order, and nothing of the others'. */
 static void one_flush_many_keys(void **state)
@@ -501,13 +532,8 @@ static void one_flush_many_keys(void **state)
     for (int i = 0; i < KEYS; i++)
         assert_int_equal(lk_key_create(f->ctx, i < 2 ? 25 : 26, &k[i], &s[i]), LK_OK);
     for (int r = 0; r < ROUNDS; r++) {
-        for (int i = 0; i < KEYS; i++) {
-            fake_now++;
-            snprintf(svc, sizeof svc, "k%d-r%d", i, r);
-            lk_verify_req req = {.service = svc};
-            assert_int_equal(lk_verify_key(f->ctx, k[i].secret_id, lk_secret_str(s[i]), lk_secret_len(s[i]), &req, NULL),
-                             LK_OK);
-        }
+        for (int i = 0; i < KEYS; i++)
+            attempt(f, &k[i], s[i], i, r);
     }
     assert_int_equal(lk_flush(f->ctx), LK_OK);
     reopen(f); /* only what the flush wrote */
@@ -523,6 +549,88 @@ static void one_flush_many_keys(void **state)
     }
     for (int i = 0; i < KEYS; i++)
         lk_secret_free(s[i]);
+}
+
+/* A flush whose run for one key is longer than the records kept (and than
+ * the flush's working set) keeps the newest, in order, after stored ones,
+ * with the other key's attempts interleaved. */
+static void one_flush_long_run(void **state)
+{
+    fixture *f = *state;
+    enum { STORED = 5, NEW = 100 };
+    lk_access_key k[2];
+    lk_secret *s[2];
+    lk_access_record recs[LK_RECORDS_MAX];
+    size_t n;
+    int64_t last;
+    char svc[16];
+
+    fake_now = 1900000000;
+    lk_set_clock(f->ctx, fake_clock, NULL);
+    assert_int_equal(lk_user_add(f->ctx, 27, LK_USER_ROOT, 0), LK_OK);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(lk_key_create(f->ctx, 27, &k[i], &s[i]), LK_OK);
+    for (int r = 0; r < STORED + NEW; r++) {
+        if (r == STORED)
+            assert_int_equal(lk_flush(f->ctx), LK_OK); /* the first STORED rounds are stored */
+        for (int i = 0; i < 2; i++)
+            if (i == 0 || r % 3 == 0) /* the other key: a third as many */
+                attempt(f, &k[i], s[i], i, r);
+    }
+    assert_int_equal(lk_flush(f->ctx), LK_OK);
+    reopen(f); /* only what the flushes wrote */
+    lk_set_clock(f->ctx, fake_clock, NULL);
+    assert_int_equal(lk_records(f->ctx, k[0].secret_id, recs, &n, &last), LK_OK);
+    assert_int_equal(n, LK_RECORDS_MAX);
+    for (size_t r = 0; r < n; r++) { /* newest first */
+        snprintf(svc, sizeof svc, "k0-r%d", STORED + NEW - 1 - (int)r);
+        assert_string_equal(recs[r].service, svc);
+    }
+    assert_int_equal(last, recs[0].time);
+    assert_int_equal(last, fake_now); /* round 104 has no key-1 attempt */
+    assert_int_equal(lk_records(f->ctx, k[1].secret_id, recs, &n, &last), LK_OK);
+    assert_int_equal(n, LK_RECORDS_MAX);
+    int r = STORED + NEW - 1;
+    for (size_t i = 0; i < n; i++, r--) {
+        while (r % 3 != 0)
+            r--;
+        snprintf(svc, sizeof svc, "k1-r%d", r);
+        assert_string_equal(recs[i].service, svc);
+    }
+    assert_int_equal(last, recs[0].time);
+    for (int i = 0; i < 2; i++)
+        lk_secret_free(s[i]);
+}
+
+/* A few new attempts join the stored records; none is lost. */
+static void one_flush_short_run_after_stored(void **state)
+{
+    fixture *f = *state;
+    lk_access_key k;
+    lk_secret *s;
+    lk_access_record recs[LK_RECORDS_MAX];
+    size_t n;
+    int64_t last;
+    char svc[16];
+
+    fake_now = 1950000000;
+    lk_set_clock(f->ctx, fake_clock, NULL);
+    assert_int_equal(lk_user_add(f->ctx, 28, LK_USER_ROOT, 0), LK_OK);
+    assert_int_equal(lk_key_create(f->ctx, 28, &k, &s), LK_OK);
+    for (int r = 0; r < 18; r++) {
+        if (r == 15)
+            assert_int_equal(lk_flush(f->ctx), LK_OK);
+        attempt(f, &k, s, 0, r);
+    }
+    assert_int_equal(lk_flush(f->ctx), LK_OK);
+    assert_int_equal(lk_records(f->ctx, k.secret_id, recs, &n, &last), LK_OK);
+    assert_int_equal(n, 18);
+    for (size_t r = 0; r < n; r++) {
+        snprintf(svc, sizeof svc, "k0-r%d", 17 - (int)r);
+        assert_string_equal(recs[r].service, svc);
+    }
+    assert_int_equal(last, fake_now);
+    lk_secret_free(s);
 }
 
 /* Wrong and right secrets take the same path: one Argon2id each; only a
@@ -673,6 +781,36 @@ static void forked_child_keeps_working(void **state)
  * instances): LMDB forbids opening an environment twice per process, so
  * they must share it; closing one must not break the other, nor the
  * locking against another process writing at the same time. */
+/* Audit (issue 8): only lk_store_create makes a store. lk_open_config on a
+ * missing store (a mistyped store.path) is LK_ERR_STORE naming the path and
+ * `latchkey init`, and leaves nothing behind; lk_store_create on an
+ * existing store leaves its contents alone. */
+static void only_store_create_creates(void **state)
+{
+    fixture *f = *state;
+    char path[600];
+    lk_ctx *ctx = NULL;
+    lk_user u;
+    snprintf(path, sizeof path, "%s/typo", f->dir);
+    lk_config *cfg = make_config(f->backend, path);
+    assert_int_equal(lk_open_config(cfg, &ctx), LK_ERR_STORE);
+    assert_null(ctx);
+    assert_non_null(strstr(lk_errmsg(NULL), path));
+    assert_non_null(strstr(lk_errmsg(NULL), "not found"));
+    assert_non_null(strstr(lk_errmsg(NULL), "latchkey init"));
+    assert_int_equal(access(path, F_OK), -1);
+    assert_int_equal(lk_store_create(cfg), LK_OK);
+    assert_int_equal(access(path, F_OK), 0);
+    assert_int_equal(lk_open_config(cfg, &ctx), LK_OK);
+    assert_int_equal(lk_user_add(ctx, 31, LK_USER_ROOT, 0), LK_OK);
+    lk_close(ctx);
+    assert_int_equal(lk_store_create(cfg), LK_OK); /* existing: kept */
+    assert_int_equal(lk_open_config(cfg, &ctx), LK_OK);
+    assert_int_equal(lk_user_get(ctx, 31, &u), LK_OK);
+    lk_close(ctx);
+    lk_config_free(cfg);
+}
+
 static void two_handles_on_one_store(void **state)
 {
     fixture *f = *state;
@@ -705,6 +843,237 @@ static void two_handles_on_one_store(void **state)
     lk_free(list);
 }
 
+/* Login names bind users to host accounts; a credential may act only as
+ * its own public id or its owner's login (issue 8: any key logged in as root). */
+static void login_binding(void **state)
+{
+    fixture *f = *state;
+    lk_user u;
+    lk_access_key k, k2;
+    lk_secret *sk, *sk2, *ak;
+    lk_apikey a;
+    lk_verify_info info;
+    lk_apikey_spec spec = {.name = "login-test"};
+
+    assert_int_equal(lk_user_add_login(f->ctx, 40, LK_USER_ROOT, 0, "alice"), LK_OK);
+    assert_int_equal(lk_user_add_login(f->ctx, 41, LK_USER_SUB, 40, "carol"), LK_OK);
+    assert_int_equal(lk_user_add_login(f->ctx, 42, LK_USER_ROOT, 0, "alice"), LK_ERR_LOGIN_EXISTS);
+    assert_int_equal(lk_user_get(f->ctx, 42, &u), LK_ERR_USER_NOT_EXIST); /* nothing half-made */
+    assert_int_equal(lk_user_add(f->ctx, 42, LK_USER_ROOT, 0), LK_OK);
+    static const char *const bad[] = {"", ".dot", "-dash", "has space", "a/b", "root\n", "x:y",
+                                      "lk-abcdefghijkl", "AKIDaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+                                      "a23456789012345678901234567890123"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (bad[i][0] == '\0')
+            continue; /* "" means none for set_login */
+        assert_int_equal(lk_user_set_login(f->ctx, 42, bad[i]), LK_ERR_PARAM);
+    }
+    assert_int_equal(lk_user_set_login(f->ctx, 42, "carol"), LK_ERR_LOGIN_EXISTS);
+    assert_int_equal(lk_user_set_login(f->ctx, 42, "bob_2.x-y"), LK_OK);
+    assert_int_equal(lk_user_get(f->ctx, 42, &u), LK_OK);
+    assert_string_equal(u.login, "bob_2.x-y");
+    assert_int_equal(lk_user_find_login(f->ctx, "bob_2.x-y", &u), LK_OK);
+    assert_true(u.uin == 42);
+    assert_int_equal(lk_user_set_login(f->ctx, 42, "bob"), LK_OK); /* rename frees the old name */
+    assert_int_equal(lk_user_find_login(f->ctx, "bob_2.x-y", &u), LK_ERR_USER_NOT_EXIST);
+    assert_int_equal(lk_user_set_login(f->ctx, 42, "bob"), LK_OK); /* same name: no-op */
+    reopen(f);
+    assert_int_equal(lk_user_find_login(f->ctx, "bob", &u), LK_OK);
+    assert_true(u.uin == 42);
+
+    assert_int_equal(lk_key_create(f->ctx, 40, &k, &sk), LK_OK);
+    assert_int_equal(lk_key_create(f->ctx, 41, &k2, &sk2), LK_OK);
+    assert_int_equal(lk_apikey_create(f->ctx, 40, &spec, &a, &ak), LK_OK);
+    lk_verify_req as_alice = {.login = "alice"}, as_carol = {.login = "carol"}, as_bob = {.login = "bob"},
+                  as_root = {.login = "root"}, as_own_id = {.login = k.secret_id}, as_api_id = {.login = a.id},
+                  as_other_id = {.login = k2.secret_id};
+    const char *s1 = lk_secret_str(sk), *s2 = lk_secret_str(sk2), *av = lk_secret_str(ak);
+    size_t l1 = lk_secret_len(sk), l2 = lk_secret_len(sk2);
+
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, s1, l1, &as_alice, &info), LK_OK);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, s1, l1, &as_own_id, NULL), LK_OK);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, s1, l1, &as_bob, NULL), LK_DENY_LOGIN);
+    assert_non_null(strstr(lk_errmsg(f->ctx), "'bob'"));
+    assert_non_null(strstr(lk_errmsg(f->ctx), k.secret_id));
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, s1, l1, &as_root, NULL), LK_DENY_LOGIN);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, s1, l1, &as_other_id, NULL), LK_DENY_LOGIN);
+    /* the secret is checked first: a wrong one is a wrong secret, whoever claims it */
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, s2, l2, &as_bob, NULL), LK_DENY_BAD_SECRET);
+    assert_int_equal(lk_verify_key(f->ctx, k2.secret_id, s2, l2, &as_carol, NULL), LK_OK);
+    assert_int_equal(lk_verify_key(f->ctx, k2.secret_id, s2, l2, &as_alice, NULL), LK_DENY_LOGIN);
+    /* API keys belong to the root account: its login, or the key's own id */
+    assert_int_equal(lk_verify_apikey(f->ctx, av, LK_APIKEY_LEN, &as_alice, NULL), LK_OK);
+    assert_int_equal(lk_verify_apikey(f->ctx, av, LK_APIKEY_LEN, &as_api_id, NULL), LK_OK);
+    assert_int_equal(lk_verify_apikey(f->ctx, av, LK_APIKEY_LEN, &as_carol, NULL), LK_DENY_LOGIN);
+    assert_int_equal(lk_verify_apikey(f->ctx, av, LK_APIKEY_LEN, &as_root, NULL), LK_DENY_LOGIN);
+    assert_int_equal(lk_verify_apikey(f->ctx, av, LK_APIKEY_LEN, &as_own_id, NULL), LK_DENY_LOGIN);
+    assert_true(lk_status_is_denial(LK_DENY_LOGIN));
+    assert_int_equal(lk_flush(f->ctx), LK_OK);
+    lk_access_record recs[LK_RECORDS_MAX];
+    size_t n;
+    int64_t last;
+    assert_int_equal(lk_records(f->ctx, a.id, recs, &n, &last), LK_OK);
+    assert_true(n >= 1);
+    assert_int_equal(recs[0].result, LK_DENY_LOGIN); /* recorded as what it was */
+
+    /* The account phase: bound and Active; bound with nothing Active; unknown. */
+    assert_int_equal(lk_login_check(f->ctx, "alice", &u), LK_OK);
+    assert_true(u.uin == 40);
+    assert_int_equal(lk_login_check(f->ctx, "bob", NULL), LK_DENY_DISABLED); /* no keys at all */
+    assert_int_equal(lk_login_check(f->ctx, "nobody", NULL), LK_ERR_USER_NOT_EXIST);
+    assert_int_equal(lk_login_check(f->ctx, "not a login", NULL), LK_ERR_PARAM);
+    assert_int_equal(lk_key_set_status(f->ctx, k.secret_id, 0, LK_KEY_INACTIVE), LK_OK);
+    assert_int_equal(lk_login_check(f->ctx, "alice", NULL), LK_OK); /* its API key is still Active */
+    assert_int_equal(lk_apikey_set_status(f->ctx, a.id, LK_KEY_INACTIVE), LK_OK);
+    assert_int_equal(lk_login_check(f->ctx, "alice", NULL), LK_DENY_DISABLED);
+    assert_int_equal(lk_login_check(f->ctx, "carol", NULL), LK_OK);
+    assert_int_equal(lk_key_set_status(f->ctx, k2.secret_id, 0, LK_KEY_INACTIVE), LK_OK);
+    assert_int_equal(lk_login_check(f->ctx, "carol", NULL), LK_DENY_DISABLED);
+
+    /* Deleting a user frees its login; unbinding frees it too. */
+    assert_int_equal(lk_user_delete(f->ctx, 41, 1), LK_OK);
+    assert_int_equal(lk_user_find_login(f->ctx, "carol", &u), LK_ERR_USER_NOT_EXIST);
+    assert_int_equal(lk_user_set_login(f->ctx, 42, "carol"), LK_OK);
+    assert_int_equal(lk_user_set_login(f->ctx, 42, NULL), LK_OK);
+    assert_int_equal(lk_user_find_login(f->ctx, "carol", &u), LK_ERR_USER_NOT_EXIST);
+    assert_int_equal(lk_user_get(f->ctx, 42, &u), LK_OK);
+    assert_string_equal(u.login, "");
+    lk_apikey_release(&a);
+    lk_secret_free(sk);
+    lk_secret_free(sk2);
+    lk_secret_free(ak);
+}
+
+/* Names and descriptions reach terminals: C1 controls and bidi formatting
+ * characters are refused like C0 controls, with a message naming the field
+ * and the character. */
+static void names_refuse_c1_and_bidi_controls(void **state)
+{
+    fixture *f = *state;
+    lk_apikey a;
+    lk_secret *ak;
+    lk_apikey_spec spec = {.name = "invoice\xe2\x80\xae" "fdp.exe"};
+    assert_int_equal(lk_user_add(f->ctx, 26, LK_USER_ROOT, 0), LK_OK);
+    assert_int_equal(lk_apikey_create(f->ctx, 26, &spec, &a, &ak), LK_ERR_PARAM);
+    assert_null(ak);
+    assert_non_null(strstr(lk_errmsg(f->ctx), "name"));
+    assert_non_null(strstr(lk_errmsg(f->ctx), "U+202E"));
+    spec.name = "ok";
+    spec.description = "red \xc2\x9b" "31m text";
+    assert_int_equal(lk_apikey_create(f->ctx, 26, &spec, &a, &ak), LK_ERR_PARAM);
+    assert_non_null(strstr(lk_errmsg(f->ctx), "description"));
+    assert_non_null(strstr(lk_errmsg(f->ctx), "U+009B"));
+    spec.description = "fine: \xe4\xb8\xad\xe6\x96\x87";
+    assert_int_equal(lk_apikey_create(f->ctx, 26, &spec, &a, &ak), LK_OK);
+    lk_apikey_edit e = {.description = "\xe2\x81\xa6" "isolated"};
+    assert_int_equal(lk_apikey_edit_key(f->ctx, a.id, &e), LK_ERR_PARAM);
+    assert_non_null(strstr(lk_errmsg(f->ctx), "description"));
+    lk_apikey_release(&a);
+    lk_secret_free(ak);
+}
+
+/* A malformed request is the caller's error, not a denial of the
+ * credential: LK_ERR_PARAM before any lookup or hash, and no record. */
+static void malformed_request_is_a_caller_error(void **state)
+{
+    fixture *f = *state;
+    lk_access_key k;
+    lk_secret *s, *ak;
+    lk_apikey a;
+    lk_apikey_spec spec = {.name = "req"};
+    lk_stats before, after;
+    lk_access_record recs[LK_RECORDS_MAX];
+    size_t n;
+    assert_int_equal(lk_user_add(f->ctx, 27, LK_USER_ROOT, 0), LK_OK);
+    assert_int_equal(lk_key_create(f->ctx, 27, &k, &s), LK_OK);
+    assert_int_equal(lk_apikey_create(f->ctx, 27, &spec, &a, &ak), LK_OK);
+    const lk_verify_req bad[] = {
+        {.client_ip = "bogus"},           {.client_ip = "10.0.0.0/8"}, {.client_ip = "host.example.com"},
+        {.client_ip = "10.0.0.1 "},       {.service = "a b"}, /* "" is "none named": apikey_rules */
+        {.client_ip = "10.0.0.1", .service = "svc/\xc3\xa9"},
+    };
+    lk_get_stats(f->ctx, &before);
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(lk_verify_req_check(&bad[i]), LK_ERR_PARAM);
+        assert_non_null(strstr(lk_errmsg(f->ctx), bad[i].service ? "service" : "client address"));
+        assert_int_equal(lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s), lk_secret_len(s), &bad[i], NULL),
+                         LK_ERR_PARAM);
+        assert_int_equal(lk_verify_apikey(f->ctx, lk_secret_str(ak), lk_secret_len(ak), &bad[i], NULL), LK_ERR_PARAM);
+    }
+    lk_get_stats(f->ctx, &after);
+    assert_int_equal(after.argon2_verifies, before.argon2_verifies);
+    assert_int_equal(lk_records(f->ctx, k.secret_id, recs, &n, NULL), LK_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(lk_records(f->ctx, a.id, recs, &n, NULL), LK_OK);
+    assert_int_equal(n, 0);
+
+    /* NULL, "" (unknown address) and well-formed fields are fine */
+    const lk_verify_req good[] = {{.client_ip = ""}, {.client_ip = "2001:db8::1", .service = "hunyuan-t1"}, {0}};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        assert_int_equal(lk_verify_req_check(&good[i]), LK_OK);
+        assert_int_equal(lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s), lk_secret_len(s), &good[i], NULL), LK_OK);
+    }
+    assert_int_equal(lk_verify_req_check(NULL), LK_OK);
+    lk_apikey_release(&a);
+    lk_secret_free(ak);
+    lk_secret_free(s);
+}
+
+/* A name that looks empty, or like another name with a space around it, is
+ * refused (names are unique and looked up exactly as given). */
+static void apikey_names_are_not_blank(void **state)
+{
+    fixture *f = *state;
+    lk_apikey a;
+    lk_secret *ak;
+    assert_int_equal(lk_user_add(f->ctx, 28, LK_USER_ROOT, 0), LK_OK);
+    const char *bad[] = {" ", "   ", "\xc2\xa0", "\xe2\x80\x8b", "\xe3\x80\x80", " Prod", "Prod ", "Prod\xc2\xa0"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        lk_apikey_spec spec = {.name = bad[i]};
+        if (lk_apikey_create(f->ctx, 28, &spec, &a, &ak) != LK_ERR_PARAM)
+            fail_msg("name #%zu accepted", i);
+        assert_non_null(strstr(lk_errmsg(f->ctx), "white space"));
+    }
+    const char *good[] = {"a b", "Prod-Text", "\xe4\xb8\xad \xe6\x96\x87"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        lk_apikey_spec spec = {.name = good[i]};
+        assert_int_equal(lk_apikey_create(f->ctx, 28, &spec, &a, &ak), LK_OK);
+        lk_apikey_release(&a);
+        lk_secret_free(ak);
+    }
+}
+
+/* The message after a verify describes its verdict: recording the attempt
+ * (which parses the client address, and may flush) must not replace it. */
+static void verify_message_describes_the_verdict(void **state)
+{
+    fixture *f = *state;
+    lk_access_key k;
+    lk_secret *s, *other, *ak;
+    lk_apikey a;
+    lk_apikey_spec spec = {.name = "msg"};
+    lk_verify_req no_ip = {.client_ip = "", .service = NULL};
+    assert_int_equal(lk_user_add(f->ctx, 25, LK_USER_ROOT, 0), LK_OK);
+    assert_int_equal(lk_key_create(f->ctx, 25, &k, &s), LK_OK);
+    assert_int_equal(lk_key_create(f->ctx, 25, NULL, &other), LK_OK);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, lk_secret_str(other), lk_secret_len(other), &no_ip, NULL),
+                     LK_DENY_BAD_SECRET);
+    assert_non_null(strstr(lk_errmsg(f->ctx), "wrong SecretKey"));
+
+    assert_int_equal(lk_apikey_create(f->ctx, 25, &spec, &a, &ak), LK_OK);
+    assert_int_equal(lk_apikey_set_status(f->ctx, a.id, LK_KEY_INACTIVE), LK_OK);
+    assert_int_equal(lk_verify_apikey(f->ctx, lk_secret_str(ak), lk_secret_len(ak), &no_ip, NULL), LK_DENY_DISABLED);
+    assert_non_null(strstr(lk_errmsg(f->ctx), "is disabled"));
+
+    /* an allowed verify leaves the last failure's message alone */
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s), lk_secret_len(s), &no_ip, NULL), LK_OK);
+    assert_non_null(strstr(lk_errmsg(f->ctx), "is disabled"));
+    lk_apikey_release(&a);
+    lk_secret_free(ak);
+    lk_secret_free(other);
+    lk_secret_free(s);
+}
+
 static void every_status_has_a_code_and_text(void **state)
 {
     (void)state;
@@ -716,6 +1085,209 @@ static void every_status_has_a_code_and_text(void **state)
     assert_string_equal(lk_status_code((lk_status)999), "InternalError.UnknownStatus");
     assert_true(lk_status_is_denial(LK_DENY_BAD_SECRET));
     assert_false(lk_status_is_denial(LK_ERR_STORE));
+}
+
+/* The stored record at key, through the backend's vtable (any backend). */
+static bool stored_has(fixture *f, const char *key, const char *needle)
+{
+    const lk_backend_ops *ops = lk_backend_find(f->backend);
+    lk_backend_conf bc = {.path = f->path, .conninfo = getenv("LK_TEST_PG_CONNINFO")};
+    void *h, *t;
+    const char *v;
+    size_t vl;
+    assert_int_equal(ops->open(&bc, &h), LK_OK);
+    assert_int_equal(ops->begin(h, 0, &t), LK_OK);
+    assert_int_equal(ops->get(t, key, strlen(key), &v, &vl), LK_OK);
+    bool has = memmem(v, vl, needle, strlen(needle)) != NULL;
+    ops->abort(t);
+    ops->close(h);
+    return has;
+}
+
+/* Issue 14: hashes made with another cost are upgraded to the configured
+ * one on the next successful verify; a wrong secret never rewrites one. */
+static void outdated_hashes_are_upgraded_on_success(void **state)
+{
+    fixture *f = *state;
+    lk_access_key k;
+    lk_apikey a;
+    lk_secret *s, *ak, *s2;
+    lk_apikey_spec spec = {.name = "rehash"};
+    char key_ak[128], key_api[128];
+    /* "created with a high cost": 2 passes over 16 KiB (',' is stored as %2C) */
+    const char *old_cost = "m=16%2Ct=2", *new_cost = "m=8%2Ct=1";
+    assert_int_equal(lk_config_set(f->cfg, "hash.opslimit", "2"), LK_OK);
+    assert_int_equal(lk_config_set(f->cfg, "hash.memlimit_kib", "16"), LK_OK);
+    reopen(f);
+    assert_int_equal(lk_user_add(f->ctx, 41, LK_USER_ROOT, 0), LK_OK);
+    assert_int_equal(lk_key_create(f->ctx, 41, &k, &s), LK_OK);
+    assert_int_equal(lk_key_create(f->ctx, 41, NULL, &s2), LK_OK); /* a well-formed wrong SecretKey */
+    assert_int_equal(lk_apikey_create(f->ctx, 41, &spec, &a, &ak), LK_OK);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s), lk_secret_len(s), NULL, NULL), LK_OK);
+    snprintf(key_ak, sizeof key_ak, "k/%s", k.secret_id);
+    snprintf(key_api, sizeof key_api, "a/%s", a.id);
+    assert_true(stored_has(f, key_ak, old_cost)); /* the configured cost: nothing to upgrade */
+
+    /* the config lowered: a wrong secret changes nothing... */
+    assert_int_equal(lk_config_set(f->cfg, "hash.opslimit", "1"), LK_OK);
+    assert_int_equal(lk_config_set(f->cfg, "hash.memlimit_kib", "8"), LK_OK);
+    reopen(f);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s2), lk_secret_len(s2), NULL, NULL),
+                     LK_DENY_BAD_SECRET);
+    char wrong_api[LK_APIKEY_LEN + 1];
+    memcpy(wrong_api, lk_secret_str(ak), sizeof wrong_api);
+    wrong_api[LK_APIKEY_LEN - 8] = wrong_api[LK_APIKEY_LEN - 8] == 'a' ? 'b' : 'a';
+    assert_int_not_equal(lk_verify_apikey(f->ctx, wrong_api, LK_APIKEY_LEN, NULL, NULL), LK_OK);
+    assert_true(stored_has(f, key_ak, old_cost));
+    assert_true(stored_has(f, key_api, old_cost));
+    /* ...a disabled key's right secret neither */
+    assert_int_equal(lk_apikey_set_status(f->ctx, a.id, LK_KEY_INACTIVE), LK_OK);
+    assert_int_equal(lk_verify_apikey(f->ctx, lk_secret_str(ak), lk_secret_len(ak), NULL, NULL), LK_DENY_DISABLED);
+    assert_true(stored_has(f, key_api, old_cost));
+    assert_int_equal(lk_apikey_set_status(f->ctx, a.id, LK_KEY_ACTIVE), LK_OK);
+
+    /* the right secret: the stored hash now has the new cost, and still verifies */
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s), lk_secret_len(s), NULL, NULL), LK_OK);
+    assert_int_equal(lk_verify_apikey(f->ctx, lk_secret_str(ak), lk_secret_len(ak), NULL, NULL), LK_OK);
+    assert_true(stored_has(f, key_ak, new_cost));
+    assert_true(stored_has(f, key_api, new_cost));
+    assert_false(stored_has(f, key_ak, old_cost));
+    /* the rest of the record is kept */
+    lk_access_key got;
+    assert_int_equal(lk_key_get(f->ctx, k.secret_id, &got), LK_OK);
+    assert_int_equal(got.uin, 41);
+    assert_int_equal(got.status, LK_KEY_ACTIVE);
+    assert_int_equal(got.create_time, k.create_time);
+    lk_apikey ga;
+    assert_int_equal(lk_apikey_get(f->ctx, a.id, &ga), LK_OK);
+    assert_string_equal(ga.name, "rehash");
+    assert_string_equal(ga.masked, a.masked);
+    lk_apikey_release(&ga);
+    lk_stats st0, st1;
+    lk_get_stats(f->ctx, &st0);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s), lk_secret_len(s), NULL, NULL), LK_OK);
+    lk_get_stats(f->ctx, &st1);
+    assert_int_equal(st1.cache_hits, st0.cache_hits + 1); /* the upgrade left the cache warm */
+    reopen(f); /* cold: Argon2id against the new hash */
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s), lk_secret_len(s), NULL, NULL), LK_OK);
+    assert_int_equal(lk_verify_apikey(f->ctx, lk_secret_str(ak), lk_secret_len(ak), NULL, NULL), LK_OK);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s2), lk_secret_len(s2), NULL, NULL),
+                     LK_DENY_BAD_SECRET);
+    lk_apikey_release(&a);
+    lk_secret_free(s);
+    lk_secret_free(s2);
+    lk_secret_free(ak);
+}
+
+/* Issue 14: the last access time comes from the stored record's first
+ * field and per-key maps of the queue: queued, in flight, written, for
+ * many keys (the map grows), and never another key's. */
+static void last_access_time_tracks_queue_and_store(void **state)
+{
+    fixture *f = *state;
+    enum { NK = 150 };
+    lk_apikey a[NK];
+    lk_secret *key[NK];
+    lk_apikey got;
+    assert_int_equal(lk_config_set(f->cfg, "limits.apikeys_per_account", "1000"), LK_OK);
+    reopen(f);
+    lk_set_clock(f->ctx, fake_clock, NULL);
+    lk_set_auto_flush(f->ctx, 0);
+    assert_int_equal(lk_user_add(f->ctx, 42, LK_USER_ROOT, 0), LK_OK);
+    for (int i = 0; i < NK; i++) {
+        char name[16];
+        snprintf(name, sizeof name, "k%d", i);
+        lk_apikey_spec spec = {.name = name};
+        assert_int_equal(lk_apikey_create(f->ctx, 42, &spec, &a[i], &key[i]), LK_OK);
+    }
+    fake_now = 1000000;
+    for (int i = 0; i < NK; i++, fake_now++) /* queued: key i at time 1000000 + i */
+        assert_int_equal(lk_verify_apikey(f->ctx, lk_secret_str(key[i]), lk_secret_len(key[i]), NULL, NULL), LK_OK);
+    for (int i = 0; i < NK; i += 37) {
+        assert_int_equal(lk_apikey_get(f->ctx, a[i].id, &got), LK_OK);
+        assert_int_equal(got.last_access_time, 1000000 + i);
+        lk_apikey_release(&got);
+    }
+    assert_int_equal(lk_flush(f->ctx), LK_OK); /* written */
+    assert_int_equal(lk_apikey_get(f->ctx, a[5].id, &got), LK_OK);
+    assert_int_equal(got.last_access_time, 1000005);
+    lk_apikey_release(&got);
+    /* an older queued attempt does not move it back; a newer one moves it on */
+    fake_now = 999;
+    assert_int_equal(lk_verify_apikey(f->ctx, lk_secret_str(key[5]), lk_secret_len(key[5]), NULL, NULL), LK_OK);
+    assert_int_equal(lk_apikey_get(f->ctx, a[5].id, &got), LK_OK);
+    assert_int_equal(got.last_access_time, 1000005);
+    lk_apikey_release(&got);
+    fake_now = 2000000;
+    assert_int_equal(lk_verify_apikey(f->ctx, lk_secret_str(key[7]), lk_secret_len(key[7]), NULL, NULL), LK_OK);
+    assert_int_equal(lk_apikey_get(f->ctx, a[7].id, &got), LK_OK);
+    assert_int_equal(got.last_access_time, 2000000);
+    lk_apikey_release(&got);
+    assert_int_equal(lk_apikey_get(f->ctx, a[8].id, &got), LK_OK);
+    assert_int_equal(got.last_access_time, 1000008);
+    lk_apikey_release(&got);
+    /* the list agrees */
+    lk_apikey *list;
+    size_t n;
+    assert_int_equal(lk_apikey_list(f->ctx, 42, &list, &n), LK_OK);
+    assert_int_equal(n, NK);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i].id, a[7].id) == 0)
+            assert_int_equal(list[i].last_access_time, 2000000);
+    lk_apikey_list_free(list, n);
+    /* a fresh handle sees what was written, and the flush keeps the newest */
+    assert_int_equal(lk_flush(f->ctx), LK_OK);
+    lk_ctx *other;
+    assert_int_equal(lk_open_config(f->cfg, &other), LK_OK);
+    assert_int_equal(lk_apikey_get(other, a[7].id, &got), LK_OK);
+    assert_int_equal(got.last_access_time, 2000000);
+    lk_apikey_release(&got);
+    assert_int_equal(lk_apikey_get(other, a[5].id, &got), LK_OK);
+    assert_int_equal(got.last_access_time, 1000005);
+    lk_apikey_release(&got);
+    lk_close(other);
+    for (int i = 0; i < NK; i++) {
+        lk_apikey_release(&a[i]);
+        lk_secret_free(key[i]);
+    }
+}
+
+/* Issue 14: lk_store_generation changes with every change of key data, by
+ * any handle, and (LMDB) not with access records. */
+static void store_generation_follows_key_changes(void **state)
+{
+    fixture *f = *state;
+    lk_access_key k;
+    lk_secret *s;
+    lk_ctx *other;
+    uint64_t g0, g1, g2, g3;
+    assert_int_equal(lk_store_generation(f->ctx, &g0), LK_OK);
+    if (strcmp(f->backend, "postgresql") == 0) { /* the backend cannot tell */
+        assert_true(g0 == 0);
+        return;
+    }
+    assert_true(g0 != 0);
+    assert_int_equal(lk_store_generation(f->ctx, &g1), LK_OK);
+    assert_true(g1 == g0);
+    assert_int_equal(lk_user_add(f->ctx, 43, LK_USER_ROOT, 0), LK_OK);
+    assert_int_equal(lk_key_create(f->ctx, 43, &k, &s), LK_OK);
+    assert_int_equal(lk_store_generation(f->ctx, &g1), LK_OK);
+    assert_true(g1 != g0);
+    /* access records written: LMDB keeps the number */
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, lk_secret_str(s), lk_secret_len(s), NULL, NULL), LK_OK);
+    assert_int_equal(lk_flush(f->ctx), LK_OK);
+    assert_int_equal(lk_store_generation(f->ctx, &g2), LK_OK);
+    if (strcmp(f->backend, "lmdb") == 0)
+        assert_true(g2 == g1);
+    /* another handle (another process in production) disables the key */
+    assert_int_equal(lk_open_config(f->cfg, &other), LK_OK);
+    assert_int_equal(lk_key_set_status(other, k.secret_id, 0, LK_KEY_INACTIVE), LK_OK);
+    assert_int_equal(lk_store_generation(f->ctx, &g3), LK_OK);
+    assert_true(g3 != g2);
+    assert_int_equal(lk_store_generation(other, &g2), LK_OK);
+    assert_true(g2 != 0);
+    lk_close(other);
+    lk_secret_free(s);
 }
 
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -733,14 +1305,35 @@ int main(void)
         T(fifty_apikeys_per_account),
         T(access_records_keep_latest_twenty_within_retention),
         T(one_flush_many_keys),
+        T(one_flush_long_run),
+        T(one_flush_short_run_after_stored),
         T(verify_code_path_is_the_same_for_right_and_wrong),
         T(cache_skips_argon2_but_never_a_status_check),
         T(user_delete_needs_force_when_keys_remain),
         T(forked_child_keeps_working),
         T(two_handles_on_one_store),
+        T(login_binding),
+        T(only_store_create_creates),
+        T(verify_message_describes_the_verdict),
+        T(names_refuse_c1_and_bidi_controls),
+        T(malformed_request_is_a_caller_error),
+        T(apikey_names_are_not_blank),
+        T(outdated_hashes_are_upgraded_on_success),
+        T(last_access_time_tracks_queue_and_store),
+        T(store_generation_follows_key_changes),
         cmocka_unit_test(every_status_has_a_code_and_text),
     };
     int failed = 0;
+    if (getenv("LK_TEST_PG_CONNINFO") != NULL) {
+        /* the same rules, minus the two about store files */
+        struct CMUnitTest pg[sizeof tests / sizeof tests[0]];
+        size_t n = 0;
+        for (size_t i = 0; i < sizeof tests / sizeof tests[0]; i++)
+            if (tests[i].test_func != secrets_are_never_stored && tests[i].test_func != only_store_create_creates)
+                pg[n++] = tests[i];
+        backend_for_group = "postgresql";
+        return _cmocka_run_group_tests("rules on postgresql", pg, n, NULL, NULL) ? 1 : 0;
+    }
     backend_for_group = "lmdb";
     failed += cmocka_run_group_tests_name("rules on lmdb", tests, NULL, NULL);
     backend_for_group = "flatfile";

@@ -1,0 +1,1382 @@
+/*
+ * postgresql.c — the PostgreSQL backend, through libpq: one store shared by
+ * every machine of a fleet.
+ *
+ * The map is one table, latchkey_kv (key bytea primary key, value bytea),
+ * beside latchkey_schema (one row: the schema version). Only the create path
+ * (lk_store_create, `latchkey init`) creates or upgrades them; any other
+ * open checks the version and refuses a store without a schema (run
+ * `latchkey init`) or with a newer one than this code knows.
+ *
+ * Transactions:
+ *  - read: BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY, a snapshot for
+ *    the whole txn, as the vtable promises; begun at the first read the
+ *    record cache cannot answer (see "the record cache" below).
+ *  - write: BEGIN (READ COMMITTED) then pg_advisory_xact_lock(LOCK_KEY):
+ *    writers of every process on every machine go one at a time, the
+ *    vtable's contract (LMDB's single writer). The core runs a whole
+ *    read-check-write (at most 2 access keys per user, unique names) in one
+ *    write txn; with the lock held no other writer can change what it read,
+ *    so the rule holds fleet-wide, and no serialization failure (40001) can
+ *    happen that the core would have to redo the txn for. READ COMMITTED,
+ *    not REPEATABLE READ: its snapshot is taken per statement, after the
+ *    lock is granted, so every read sees all earlier writers' commits (a
+ *    REPEATABLE READ snapshot would date from before the wait).
+ *    Readers never wait for the lock. The price: write throughput is one
+ *    txn at a time per store, which is what the other backends give too.
+ *
+ * Connections: each handle keeps a small pool of idle PGconns; a txn takes
+ * one (or connects) at begin and gives it back at its end, so threads share
+ * a handle and one thread may hold a read txn while it starts another (the
+ * generic suite does). A conn whose query failed at the connection level is
+ * closed, never pooled; a begin that finds a dead pooled conn drops every
+ * idle one (a restarted server killed them all) and connects afresh, so the
+ * next call after an outage reconnects by itself. After a failed connect
+ * the next attempts wait 50 ms, doubling up to 2 s; meanwhile a begin fails
+ * at once with the last connect error (fail closed, no pile-up of
+ * connects timing out). A failure inside a txn
+ * fails that txn (the verify path then fails closed with LK_ERR_STORE).
+ * Errors name the server as host:port/db with libpq's last line
+ * (Dovecot's driver-pgsql habit); the conninfo itself is never echoed, and
+ * one that carries a password is refused (use a passfile).
+ *
+ * Values returned by get/scan point into PGresults that the txn keeps until
+ * it ends.
+ *
+ * fork(): a child must not talk on its parent's sockets (a Terminate would
+ * end the parent's sessions). Closing an inherited handle only closes the
+ * child's copies of the idle sockets and leaks the PGconn objects.
+ */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libpq-fe.h>
+
+#include "lk_backend.h"
+#include "lk_error.h"
+
+#define PG_SCHEMA_VERSION 1
+#define PG_MAX_KEY 511         /* the same limit as LMDB's, so stores can be copied */
+#define PG_POOL_MAX 8          /* idle connections kept per handle */
+/* pg_advisory_xact_lock key of the single writer: "latchkey" in ASCII. */
+#define PG_LOCK_KEY "7809643707706734969"
+
+/* NOTIFY channel of every committed change, and the limits of what one
+ * write txn lists in its notifications before it says "drop everything". */
+#define PG_CHANNEL "latchkey_kv"
+#define PG_NOTIFY_CHUNK 7900             /* a payload stays under the server's 8000 bytes */
+#define PG_NOTIFY_MAX (256 * 1024)       /* keys listed per txn; more: one "*" (drop all) */
+#define PG_STRIPES 64                    /* cache stripes, each with its mutex and LRU list */
+/* Reconnect backoff (query pool and listener): 50 ms doubling to 2 s. */
+#define PG_BACKOFF_MIN_MS 50
+#define PG_BACKOFF_MAX_MS 2000
+
+typedef struct kv_entry {
+    struct kv_entry *hnext;            /* hash chain */
+    struct kv_entry *prev, *next;      /* LRU list of the stripe, most recent first */
+    uint64_t hash;
+    size_t klen, vlen;
+    bool absent;                       /* a negative entry: the key does not exist */
+    char data[];                       /* key, then value */
+} kv_entry;
+
+typedef struct kv_stripe {
+    pthread_mutex_t mu;
+    kv_entry **buckets;                /* nbuckets, a power of two */
+    size_t nbuckets, n, cap;
+    kv_entry *head, *tail;
+} kv_stripe;
+
+typedef struct kv_cache {
+    kv_stripe s[PG_STRIPES];
+    /* Bumped by every invalidation (and by the listener going down or up),
+     * under the stripe lock of what it invalidates: a read that went to the
+     * server stores its value only if gen is what it was before its
+     * snapshot was taken, so a value older than an invalidation that has
+     * already been applied is never put back. */
+    atomic_uint_fast64_t gen;
+} kv_cache;
+
+/* Reconnect pacing after a failed connect. */
+typedef struct backoff {
+    int64_t next_ms;                   /* no attempt before this (CLOCK_MONOTONIC ms) */
+    int delay_ms;                      /* 0: connected, or never failed */
+} backoff;
+
+typedef struct pg_handle {
+    struct pg_handle *next_cached; /* in the process's list of handles with a cache */
+    char *conninfo;
+    int read_only;
+    pid_t pid;               /* the process that opened it */
+    pthread_mutex_t lock;    /* guards pool, npool, server, down, down_msg */
+    PGconn *pool[PG_POOL_MAX];
+    size_t npool;
+    char server[256];        /* host:port/db of the last connection, for messages */
+    backoff down;            /* query connections: after a failed connect */
+    char down_msg[512];      /* that failure, repeated while backing off */
+    /* The record cache (NULL: store.cache_entries 0) and its listener. */
+    kv_cache *cache;
+    pthread_mutex_t lmu;     /* guards lconn, lback; trylock'ed by readers */
+    PGconn *lconn;           /* LISTENing connection, NULL while down */
+    bool lnotice;            /* the server said something unasked on lconn */
+    backoff lback;
+    atomic_bool listening;   /* lconn is up: cached values may be served */
+    bool listened;           /* lconn was up once (under lmu) */
+    atomic_uint read_txns;   /* read txns begun, counted up to 2 */
+} pg_handle;
+
+typedef struct pg_txn {
+    pg_handle *h;
+    PGconn *c;
+    bool write;
+    bool broken;             /* the conn failed: close it instead of pooling it */
+    bool failed;             /* a statement failed: PostgreSQL aborted the txn */
+    unsigned long writes;    /* bumped by put/del, so a scan sees its callback's writes */
+    /* Kept until the txn ends (get/scan pointers): PGresults, and the
+     * malloc'd copies of cached values. */
+    struct kept { void *p; bool result; } *kept;
+    size_t nkept, capkept;
+    uint64_t gen_begin;      /* read txn: the cache's gen at begin */
+    uint64_t gen0;           /* read txn: the cache's gen before its snapshot */
+    bool cacheable;          /* read txn: values it reads may go into the cache */
+    bool served;             /* read txn: answered a get from the cache */
+    char *chg;               /* write txn: changed keys, each followed by '\n' */
+    size_t chglen, chgcap;
+    bool chg_all;            /* write txn: too many, or unprintable: notify "*" */
+} pg_txn;
+
+/* ------------------------------------------------------------ messages */
+
+/* libpq's message on one line: its lines (PostgreSQL 15 puts the failed
+ * socket on one and a hint on the next) joined by "; ", without tabs or the
+ * trailing newline, so the admin tool reports it in one line. */
+static void one_line(const char *msg, char *out, size_t outsz)
+{
+    size_t o = 0;
+    bool sep = false;
+    if (msg == NULL || *msg == '\0')
+        msg = "(no error message)";
+    for (const char *p = msg; *p != '\0' && o + 3 < outsz; p++) {
+        if (*p == '\n' || *p == '\r' || *p == '\t') {
+            sep = sep || *p == '\n';
+            continue;
+        }
+        if (sep && o > 0) {
+            out[o++] = ';';
+            out[o++] = ' ';
+        }
+        sep = false;
+        out[o++] = *p;
+    }
+    while (o > 0 && out[o - 1] == ' ')
+        o--;
+    out[o] = '\0';
+}
+
+static void set_server(pg_handle *h, PGconn *c)
+{
+    const char *host = PQhost(c), *port = PQport(c), *db = PQdb(c);
+    pthread_mutex_lock(&h->lock);
+    snprintf(h->server, sizeof h->server, "%s:%s/%s", host && *host ? host : "localhost",
+             port && *port ? port : "5432", db ? db : "?");
+    pthread_mutex_unlock(&h->lock);
+}
+
+static void server_of(pg_handle *h, char *out, size_t outsz)
+{
+    pthread_mutex_lock(&h->lock);
+    snprintf(out, outsz, "%s", h->server);
+    pthread_mutex_unlock(&h->lock);
+}
+
+static bool conn_lost(PGconn *c, const PGresult *r)
+{
+    if (PQstatus(c) == CONNECTION_BAD)
+        return true;
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    /* 08: connection exception; 57P0x: the server is shutting down or restarting */
+    return state == NULL || strncmp(state, "08", 2) == 0 || strncmp(state, "57P", 3) == 0;
+}
+
+static lk_status status_of(const PGresult *r)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    if (state == NULL)
+        return LK_ERR_STORE;
+    if (strncmp(state, "53", 2) == 0) /* insufficient resources: disk full, out of memory */
+        return LK_ERR_STORE_FULL;
+    if (strcmp(state, "42501") == 0 || strcmp(state, "25006") == 0) /* no privilege; read-only txn */
+        return LK_ERR_STORE_PERM;
+    return LK_ERR_STORE;
+}
+
+/* A failed query: the message names the server, what was being done and
+ * libpq's error, on one line. */
+static lk_status query_err(pg_handle *h, PGconn *c, const PGresult *r, const char *what)
+{
+    char server[256], msg[400];
+    server_of(h, server, sizeof server);
+    const char *m = r ? PQresultErrorMessage(r) : NULL;
+    one_line(m && *m ? m : PQerrorMessage(c), msg, sizeof msg);
+    return lk_seterr(status_of(r), "postgresql store %s: %s: %s", server, what, msg);
+}
+
+/* ------------------------------------------------------------ connections */
+
+static void no_notices(void *arg, const char *message)
+{
+    (void)arg, (void)message; /* "relation already exists, skipping" is not for stderr */
+}
+
+static bool ok_result(const PGresult *r)
+{
+    ExecStatusType s = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+    return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
+}
+
+static lk_status connect_new(pg_handle *h, PGconn **out)
+{
+    /* The conninfo comes last, so its own connect_timeout wins; expand_dbname
+     * makes libpq read "dbname" as a whole conninfo (or URI, or service=). */
+    /* TCP keepalives: a peer that vanished without a FIN (a partitioned
+     * network) is noticed within about a minute, by the listener too. */
+    const char *const kw[] = {"connect_timeout", "application_name", "keepalives_idle", "keepalives_interval",
+                              "keepalives_count", "dbname", NULL};
+    const char *const val[] = {"5", "latchkey", "30", "10", "3", h->conninfo, NULL};
+    PGconn *c = PQconnectdbParams(kw, val, 1);
+    if (c == NULL)
+        return lk_seterr(LK_ERR_NOMEM, "postgresql store: out of memory connecting");
+    set_server(h, c);
+    if (PQstatus(c) != CONNECTION_OK) {
+        char server[256], msg[400];
+        server_of(h, server, sizeof server);
+        one_line(PQerrorMessage(c), msg, sizeof msg);
+        PQfinish(c);
+        return lk_seterr(LK_ERR_STORE, "postgresql store %s: cannot connect: %s", server, msg);
+    }
+    PQsetNoticeProcessor(c, no_notices, NULL);
+    /* A writer that stops mid-txn (SIGSTOP, a hung host) would hold the
+     * writers' lock for the whole fleet: the server ends such a session
+     * after a minute. The core's txns last milliseconds. */
+    PGresult *r = PQexec(c, "SET idle_in_transaction_session_timeout = '60s'");
+    bool ok = ok_result(r);
+    PQclear(r);
+    if (!ok) {
+        char server[256], msg[400];
+        server_of(h, server, sizeof server);
+        one_line(PQerrorMessage(c), msg, sizeof msg);
+        PQfinish(c);
+        return lk_seterr(LK_ERR_STORE, "postgresql store %s: setting up the session: %s", server, msg);
+    }
+    *out = c;
+    return LK_OK;
+}
+
+static PGconn *pool_take(pg_handle *h)
+{
+    PGconn *c = NULL;
+    pthread_mutex_lock(&h->lock);
+    if (h->npool > 0)
+        c = h->pool[--h->npool];
+    pthread_mutex_unlock(&h->lock);
+    return c;
+}
+
+static void pool_give(pg_handle *h, PGconn *c)
+{
+    pthread_mutex_lock(&h->lock);
+    if (h->npool < PG_POOL_MAX) {
+        h->pool[h->npool++] = c;
+        c = NULL;
+    }
+    pthread_mutex_unlock(&h->lock);
+    if (c != NULL)
+        PQfinish(c);
+}
+
+/* After a connection-level failure the other idle conns are most likely dead
+ * too (the server restarted): drop them all. */
+static void pool_flush(pg_handle *h)
+{
+    PGconn *dead[PG_POOL_MAX];
+    size_t n;
+    pthread_mutex_lock(&h->lock);
+    n = h->npool;
+    memcpy(dead, h->pool, n * sizeof dead[0]);
+    h->npool = 0;
+    pthread_mutex_unlock(&h->lock);
+    for (size_t i = 0; i < n; i++)
+        PQfinish(dead[i]);
+}
+
+/* Run a command without parameters; LK_OK when it returned cmd_ok or tuples. */
+static PGresult *run(PGconn *c, const char *sql)
+{
+    return PQexec(c, sql);
+}
+
+
+/* ------------------------------------------------------------ pacing */
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void backoff_failed(backoff *b)
+{
+    b->delay_ms = b->delay_ms == 0 ? PG_BACKOFF_MIN_MS
+                  : b->delay_ms >= PG_BACKOFF_MAX_MS / 2 ? PG_BACKOFF_MAX_MS
+                                                         : b->delay_ms * 2;
+    b->next_ms = now_ms() + b->delay_ms;
+}
+
+/* Milliseconds still to wait before the next attempt; 0: try now. */
+static int64_t backoff_left(const backoff *b)
+{
+    if (b->delay_ms == 0)
+        return 0;
+    int64_t left = b->next_ms - now_ms();
+    return left > 0 ? left : 0;
+}
+
+/* A query connection, or the error of the last failed attempt while the
+ * backoff after it lasts: a server that is down is not hammered by every
+ * verify, and verifies fail closed at once instead of each waiting for a
+ * connect to time out. */
+static lk_status connect_paced(pg_handle *h, PGconn **out)
+{
+    char msg[sizeof h->down_msg];
+    pthread_mutex_lock(&h->lock);
+    int64_t left = backoff_left(&h->down);
+    if (left > 0)
+        snprintf(msg, sizeof msg, "%s", h->down_msg);
+    pthread_mutex_unlock(&h->lock);
+    if (left > 0)
+        return lk_seterr(LK_ERR_STORE, "%s (next attempt in %lld ms)", msg, (long long)left);
+    lk_status st = connect_new(h, out);
+    pthread_mutex_lock(&h->lock);
+    if (st == LK_OK) {
+        h->down.delay_ms = 0;
+    } else {
+        snprintf(h->down_msg, sizeof h->down_msg, "%s", lk_errmsg(NULL));
+        backoff_failed(&h->down);
+    }
+    pthread_mutex_unlock(&h->lock);
+    return st;
+}
+
+/* ------------------------------------------------------------ the record cache
+ *
+ * What this process has read, key -> value or "absent", kept until a
+ * notification names the key. Every write txn sends the keys it changed
+ * with pg_notify() in the same txn (so the notification exists if and only
+ * if the change committed), in payloads "K\nkey1\nkey2\n..." of at most
+ * PG_NOTIFY_CHUNK bytes, or "*" (drop everything) when it changed more
+ * than PG_NOTIFY_MAX bytes of keys or a key that is not printable ASCII.
+ *
+ * A dedicated connection LISTENs. Before a read txn answers a get from the
+ * cache it drains that connection (PQconsumeInput + PQnotifies on libpq's
+ * non-blocking socket: one recv() that usually finds nothing), so every
+ * notification that has reached this host is applied before the answer.
+ * No thread: nothing to stop across fork(), no wake-ups while idle. A
+ * reader that finds another thread draining does not wait for it (the
+ * drain is happening now). While the listener is down (never connected,
+ * lost, backing off) every get reads through to the server; when it
+ * (re)connects the whole cache is dropped, since notifications sent while
+ * it was away are lost.
+ *
+ * Transactions. A write txn never uses the cache (it must read its own
+ * writes, and what it read must not be cached: it may roll back); after
+ * COMMIT it drops the keys it changed from every handle of this process at
+ * once. A read txn starts no server txn until the cache misses; then it
+ * takes its REPEATABLE READ snapshot as before, and stores what it read
+ * only if no invalidation was applied since just before that snapshot
+ * (kv_cache.gen), so a value older than an applied notification is never
+ * put back. What the vtable loses: a read txn that takes some values from
+ * the cache and others from a snapshot sees each value as it was at some
+ * moment between (txn start - notification delay) and now, not all at one
+ * instant; two changes committed apart within one notification delay may
+ * be seen half. Verify reads one key's record (and, with a login, the
+ * login's owner): its answer is one that a verify up to one notification
+ * delay earlier could have given, which is the revocation delay itself.
+ * Administration reads scan, and scans always read the server.
+ *
+ * Bounded: store.cache_entries entries, split over PG_STRIPES stripes,
+ * each an LRU list under its own mutex. Values are copied into the txn, so
+ * an eviction never pulls a pointer from under a caller.
+ */
+
+static uint64_t kv_hash(const char *k, size_t n)
+{
+    uint64_t x = 1469598103934665603ULL; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        x = (x ^ (unsigned char)k[i]) * 1099511628211ULL;
+    return x ^ (x >> 29);
+}
+
+static kv_cache *kv_new(size_t entries)
+{
+    if (entries == 0)
+        return NULL;
+    kv_cache *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return NULL;
+    size_t cap = (entries + PG_STRIPES - 1) / PG_STRIPES, nb = 1;
+    while (nb < cap)
+        nb <<= 1;
+    for (int i = 0; i < PG_STRIPES; i++) {
+        kv_stripe *s = &c->s[i];
+        pthread_mutex_init(&s->mu, NULL);
+        s->cap = cap;
+        s->nbuckets = nb;
+        if ((s->buckets = calloc(nb, sizeof *s->buckets)) == NULL) {
+            for (int j = 0; j <= i; j++) {
+                free(c->s[j].buckets);
+                pthread_mutex_destroy(&c->s[j].mu);
+            }
+            free(c);
+            return NULL;
+        }
+    }
+    atomic_init(&c->gen, 1);
+    return c;
+}
+
+static void stripe_clear(kv_stripe *s)
+{
+    for (kv_entry *e = s->head, *next; e != NULL; e = next) {
+        next = e->next;
+        free(e);
+    }
+    memset(s->buckets, 0, s->nbuckets * sizeof *s->buckets);
+    s->head = s->tail = NULL;
+    s->n = 0;
+}
+
+static void kv_free(kv_cache *c)
+{
+    if (c == NULL)
+        return;
+    for (int i = 0; i < PG_STRIPES; i++) {
+        stripe_clear(&c->s[i]);
+        free(c->s[i].buckets);
+        pthread_mutex_destroy(&c->s[i].mu);
+    }
+    free(c);
+}
+
+static kv_stripe *stripe_of(kv_cache *c, uint64_t hash)
+{
+    return &c->s[hash & (PG_STRIPES - 1)];
+}
+
+static kv_entry **slot_of(kv_stripe *s, uint64_t hash)
+{
+    return &s->buckets[(hash >> 6) & (s->nbuckets - 1)];
+}
+
+static kv_entry **find(kv_stripe *s, uint64_t hash, const char *key, size_t klen)
+{
+    kv_entry **p = slot_of(s, hash);
+    while (*p != NULL && !((*p)->hash == hash && (*p)->klen == klen && memcmp((*p)->data, key, klen) == 0))
+        p = &(*p)->hnext;
+    return p;
+}
+
+static void lru_unlink(kv_stripe *s, kv_entry *e)
+{
+    if (e->prev)
+        e->prev->next = e->next;
+    else
+        s->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    else
+        s->tail = e->prev;
+}
+
+static void lru_front(kv_stripe *s, kv_entry *e)
+{
+    e->prev = NULL;
+    e->next = s->head;
+    if (s->head)
+        s->head->prev = e;
+    s->head = e;
+    if (s->tail == NULL)
+        s->tail = e;
+}
+
+/* Remove the entry *p points at (its hash chain link). */
+static void remove_at(kv_stripe *s, kv_entry **p)
+{
+    kv_entry *e = *p;
+    *p = e->hnext;
+    lru_unlink(s, e);
+    s->n--;
+    free(e);
+}
+
+/* A hit: a malloc'd copy of the value (NUL-terminated) in *copy, or
+ * *absent for a negative entry. */
+static bool kv_get(kv_cache *c, const char *key, size_t klen, char **copy, size_t *vlen, bool *absent)
+{
+    uint64_t hash = kv_hash(key, klen);
+    kv_stripe *s = stripe_of(c, hash);
+    bool hit = false;
+    pthread_mutex_lock(&s->mu);
+    kv_entry *e = *find(s, hash, key, klen);
+    if (e != NULL) {
+        *absent = e->absent;
+        *vlen = e->vlen;
+        *copy = NULL;
+        if (e->absent || (*copy = malloc(e->vlen + 1)) != NULL) {
+            if (*copy) {
+                memcpy(*copy, e->data + klen, e->vlen);
+                (*copy)[e->vlen] = '\0';
+            }
+            hit = true;
+            if (s->head != e) {
+                lru_unlink(s, e);
+                lru_front(s, e);
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return hit;
+}
+
+/* Store what a read txn found, unless an invalidation came since gen0 (the
+ * value may be older than it) or the listener is down. */
+static void kv_put(pg_handle *h, uint64_t gen0, const char *key, size_t klen, const char *val, size_t vlen, bool absent)
+{
+    kv_cache *c = h->cache;
+    uint64_t hash = kv_hash(key, klen);
+    kv_stripe *s = stripe_of(c, hash);
+    kv_entry *e = malloc(sizeof *e + klen + (absent ? 0 : vlen));
+    if (e == NULL)
+        return;
+    e->hash = hash;
+    e->klen = klen;
+    e->vlen = absent ? 0 : vlen;
+    e->absent = absent;
+    memcpy(e->data, key, klen);
+    if (!absent)
+        memcpy(e->data + klen, val, vlen);
+    pthread_mutex_lock(&s->mu);
+    if (atomic_load(&c->gen) != gen0 || !atomic_load(&h->listening)) {
+        pthread_mutex_unlock(&s->mu);
+        free(e);
+        return;
+    }
+    kv_entry **p = find(s, hash, key, klen);
+    if (*p != NULL)
+        remove_at(s, p);
+    while (s->n >= s->cap && s->tail != NULL)
+        remove_at(s, find(s, s->tail->hash, s->tail->data, s->tail->klen));
+    e->hnext = *slot_of(s, hash);
+    *slot_of(s, hash) = e;
+    lru_front(s, e);
+    s->n++;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void kv_drop(kv_cache *c, const char *key, size_t klen)
+{
+    uint64_t hash = kv_hash(key, klen);
+    kv_stripe *s = stripe_of(c, hash);
+    pthread_mutex_lock(&s->mu);
+    atomic_fetch_add(&c->gen, 1);
+    kv_entry **p = find(s, hash, key, klen);
+    if (*p != NULL)
+        remove_at(s, p);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void kv_drop_all(kv_cache *c)
+{
+    if (c == NULL)
+        return;
+    atomic_fetch_add(&c->gen, 1); /* before the stripes: a put after this sees it */
+    for (int i = 0; i < PG_STRIPES; i++) {
+        pthread_mutex_lock(&c->s[i].mu);
+        stripe_clear(&c->s[i]);
+        pthread_mutex_unlock(&c->s[i].mu);
+    }
+}
+
+/* Keys of a "K\n..." payload (each ending in '\n'), or anything else: all. */
+static void kv_drop_listed(kv_cache *c, const char *payload, size_t len)
+{
+    if (c == NULL)
+        return;
+    if (len < 2 || payload[0] != 'K' || payload[1] != '\n') {
+        kv_drop_all(c);
+        return;
+    }
+    const char *p = payload + 2, *end = payload + len;
+    while (p < end) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+        if (n > 0)
+            kv_drop(c, p, n);
+        p += n + 1;
+    }
+}
+
+/* Every handle of this process that has a cache: a commit through one
+ * drops what it changed from all of them at once, so two handles of one
+ * process (latchkeyd and an admin ctx, the tests' "other process") never
+ * wait for a notification to see each other's writes. A forked child's
+ * inherited handles are skipped (their locks may be held for ever). */
+static pthread_mutex_t g_mu = PTHREAD_MUTEX_INITIALIZER;
+static pg_handle *g_cached;
+static pthread_once_t g_once = PTHREAD_ONCE_INIT;
+
+static void g_lock(void)
+{
+    pthread_mutex_lock(&g_mu);
+}
+
+static void g_unlock(void)
+{
+    pthread_mutex_unlock(&g_mu);
+}
+
+static void g_atfork(void)
+{
+    (void)pthread_atfork(g_lock, g_unlock, g_unlock);
+}
+
+static void cached_add(pg_handle *h)
+{
+    pthread_once(&g_once, g_atfork);
+    g_lock();
+    h->next_cached = g_cached;
+    g_cached = h;
+    g_unlock();
+}
+
+static void cached_remove(pg_handle *h)
+{
+    g_lock();
+    for (pg_handle **p = &g_cached; *p != NULL; p = &(*p)->next_cached)
+        if (*p == h) {
+            *p = h->next_cached;
+            break;
+        }
+    g_unlock();
+}
+
+/* After a commit: keys is "k1\nk2\n...", or NULL for everything. */
+static void drop_everywhere(const char *keys, size_t len)
+{
+    pid_t me = getpid();
+    g_lock();
+    for (pg_handle *h = g_cached; h != NULL; h = h->next_cached) {
+        if (h->pid != me)
+            continue;
+        if (keys == NULL) {
+            kv_drop_all(h->cache);
+            continue;
+        }
+        for (size_t o = 0; o < len;) {
+            const char *nl = memchr(keys + o, '\n', len - o);
+            kv_drop(h->cache, keys + o, (size_t)(nl - (keys + o)));
+            o = (size_t)(nl - keys) + 1;
+        }
+    }
+    g_unlock();
+}
+
+/* ------------------------------------------------------------ the listener */
+
+/* lmu held. */
+static void listener_down(pg_handle *h)
+{
+    atomic_store(&h->listening, false);
+    PQfinish(h->lconn);
+    h->lconn = NULL;
+    kv_drop_all(h->cache);
+    backoff_failed(&h->lback);
+}
+
+/* The listener runs no query: anything the server reports on it unasked is
+ * the end of the session ("terminating connection due to administrator
+ * command" when the server stops or the session is killed), which libpq
+ * hands to the notice processor, often before the socket shows EOF. */
+static void listener_notice(void *arg, const char *message)
+{
+    (void)message;
+    ((pg_handle *)arg)->lnotice = true; /* called under lmu, from PQconsumeInput */
+}
+
+/* lmu held. */
+static void listener_connect(pg_handle *h)
+{
+    PGconn *c;
+    if (connect_new(h, &c) != LK_OK) {
+        backoff_failed(&h->lback);
+        return;
+    }
+    PGresult *r = run(c, "LISTEN " PG_CHANNEL);
+    bool ok = ok_result(r);
+    PQclear(r);
+    if (!ok || PQsetnonblocking(c, 1) != 0) {
+        PQfinish(c);
+        backoff_failed(&h->lback);
+        return;
+    }
+    h->lnotice = false;
+    PQsetNoticeProcessor(c, listener_notice, h);
+    h->lconn = c;
+    h->listened = true;
+    h->lback.delay_ms = 0;
+    /* Whatever changed before LISTEN took effect was never announced here. */
+    kv_drop_all(h->cache);
+    atomic_store(&h->listening, true);
+}
+
+/* Apply every notification that has arrived; (re)connect the listener when
+ * it is down and its backoff is over. True when cached values may be
+ * served. */
+static bool listener_poll(pg_handle *h)
+{
+    if (pthread_mutex_trylock(&h->lmu) != 0)
+        return atomic_load(&h->listening); /* another thread is draining right now */
+    if (h->lconn != NULL) {
+        /* PQconsumeInput only reads; PQnotifies parses, which is when an
+         * unasked error reaches listener_notice. */
+        bool ok = PQconsumeInput(h->lconn) != 0;
+        PGnotify *n;
+        while ((n = PQnotifies(h->lconn)) != NULL) {
+            kv_drop_listed(h->cache, n->extra, strlen(n->extra));
+            PQfreemem(n);
+        }
+        if (!ok || PQstatus(h->lconn) != CONNECTION_OK || h->lnotice)
+            listener_down(h);
+    }
+    /* Not for a process's first read txn: a one-shot verifier (the admin
+     * tool, a PAM host forking a process per login) would pay a second
+     * connection for a cache it never uses. */
+    if (h->lconn == NULL && backoff_left(&h->lback) == 0 && (h->listened || atomic_load(&h->read_txns) > 1))
+        listener_connect(h);
+    bool up = h->lconn != NULL;
+    pthread_mutex_unlock(&h->lmu);
+    return up;
+}
+
+/* ------------------------------------------------------------ the schema */
+
+static const char *const create_sql =
+    "CREATE TABLE IF NOT EXISTS latchkey_schema (version integer NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS latchkey_kv (key bytea PRIMARY KEY, value bytea NOT NULL);"
+    "INSERT INTO latchkey_schema (version) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM latchkey_schema)";
+
+/* Check (and with create, create or upgrade) the schema, on c. */
+static lk_status check_schema(pg_handle *h, PGconn *c, int create)
+{
+    lk_status st = LK_OK;
+    char server[256];
+    PGresult *r = NULL;
+    bool in_txn = false;
+
+    if (create && !h->read_only) {
+        /* Under the writers' lock, so two inits do not race on the DDL; the
+         * version check below runs in the same txn. Upgrades from older
+         * versions will go here, one step per version. */
+        r = run(c, "BEGIN; SELECT pg_advisory_xact_lock(" PG_LOCK_KEY ")");
+        in_txn = ok_result(r);
+        if (in_txn) {
+            PQclear(r);
+            r = run(c, create_sql);
+        }
+        if (!ok_result(r)) {
+            st = query_err(h, c, r, "creating the schema");
+            goto out;
+        }
+        PQclear(r);
+        r = NULL;
+    }
+
+    r = run(c, "SELECT version FROM latchkey_schema");
+    server_of(h, server, sizeof server);
+    if (!ok_result(r)) {
+        const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+        if (state != NULL && strcmp(state, "42P01") == 0)
+            st = lk_seterr(LK_ERR_STORE,
+                           "postgresql store %s: not found: no latchkey schema in this database (run `latchkey "
+                           "init` to create it)",
+                           server);
+        else
+            st = query_err(h, c, r, "reading the schema version");
+        goto out;
+    }
+    if (PQntuples(r) != 1) {
+        st = lk_seterr(LK_ERR_STORE,
+                       "postgresql store %s: table latchkey_schema has %d rows, expected 1 (run `latchkey init`)",
+                       server, PQntuples(r));
+        goto out;
+    }
+    int v = atoi(PQgetvalue(r, 0, 0));
+    if (v > PG_SCHEMA_VERSION)
+        st = lk_seterr(LK_ERR_STORE,
+                       "postgresql store %s: schema version %d is newer than this latchkey understands (%d): "
+                       "upgrade latchkey",
+                       server, v, PG_SCHEMA_VERSION);
+    else if (v < PG_SCHEMA_VERSION)
+        st = lk_seterr(LK_ERR_STORE, "postgresql store %s: schema version %d is older than %d: run `latchkey init`",
+                       server, v, PG_SCHEMA_VERSION);
+out:
+    PQclear(r);
+    if (in_txn) {
+        r = run(c, st == LK_OK ? "COMMIT" : "ROLLBACK");
+        if (st == LK_OK && !ok_result(r))
+            st = query_err(h, c, r, "creating the schema");
+        PQclear(r);
+    }
+    return st;
+}
+
+/* ------------------------------------------------------------ open, close */
+
+static lk_status pg_open(const lk_backend_conf *conf, void **handle)
+{
+    *handle = NULL;
+    const char *ci = conf->conninfo;
+    if (ci == NULL || *ci == '\0')
+        return lk_seterr(LK_ERR_CONFIG, "postgresql store: store.conninfo is not set (a libpq connection "
+                                        "string, e.g. \"host=db.example port=5432 dbname=latchkey\", or "
+                                        "\"service=NAME\")");
+    /* Passwords live in a passfile (PGPASSFILE, passfile=, ~/.pgpass), never
+     * in the configuration, whose text ends up in messages and backups. */
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(ci, &perr);
+    if (opts == NULL) {
+        char msg[400];
+        bool secret = strstr(ci, "password") != NULL || strchr(ci, '@') != NULL;
+        one_line(perr, msg, sizeof msg);
+        PQfreemem(perr);
+        /* libpq quotes pieces of the string, which may hold a password */
+        return lk_seterr(LK_ERR_CONFIG, "postgresql store: store.conninfo is not a valid libpq connection string%s%s",
+                         secret ? "" : ": ", secret ? "" : msg);
+    }
+    bool has_password = false;
+    for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
+        if (strcmp(o->keyword, "password") == 0 && o->val != NULL && *o->val != '\0')
+            has_password = true;
+    PQconninfoFree(opts);
+    if (has_password)
+        return lk_seterr(LK_ERR_CONFIG, "postgresql store: store.conninfo contains a password; put it in a "
+                                        "passfile instead (PGPASSFILE, passfile=PATH or ~/.pgpass, mode 0600)");
+
+    pg_handle *h = calloc(1, sizeof *h);
+    if (h == NULL || (h->conninfo = strdup(ci)) == NULL) {
+        free(h);
+        return lk_seterr(LK_ERR_NOMEM, "out of memory opening the postgresql store");
+    }
+    h->read_only = conf->read_only;
+    h->pid = getpid();
+    pthread_mutex_init(&h->lock, NULL);
+    pthread_mutex_init(&h->lmu, NULL);
+    atomic_init(&h->listening, false);
+    atomic_init(&h->read_txns, 0);
+    snprintf(h->server, sizeof h->server, "(not connected)");
+    /* No cache: every get a round trip, as before (store.cache_entries 0). */
+    h->cache = kv_new(conf->cache_entries);
+
+    PGconn *c;
+    lk_status st = connect_new(h, &c);
+    if (st == LK_OK) {
+        st = check_schema(h, c, conf->create && !conf->read_only);
+        if (st == LK_OK)
+            pool_give(h, c);
+        else
+            PQfinish(c);
+    }
+    if (st != LK_OK) {
+        kv_free(h->cache);
+        pthread_mutex_destroy(&h->lmu);
+        pthread_mutex_destroy(&h->lock);
+        free(h->conninfo);
+        free(h);
+        return st;
+    }
+    /* The listener connects at the first read of the second read txn: a
+     * process that only writes (the admin tool), or verifies once, never
+     * opens it. */
+    if (h->cache != NULL)
+        cached_add(h);
+    *handle = h;
+    return LK_OK;
+}
+
+static void pg_close(void *handle)
+{
+    pg_handle *h = handle;
+    if (h == NULL)
+        return;
+    if (h->pid != getpid()) {
+        /* Inherited across fork(): PQfinish would send Terminate on the
+         * parent's sessions. Close this process's copies of the sockets and
+         * leak the rest. A parent thread may have held the lock at fork():
+         * then the list may be mid-update, and is left alone. */
+        if (pthread_mutex_trylock(&h->lock) == 0) {
+            for (size_t i = 0; i < h->npool; i++)
+                if (PQsocket(h->pool[i]) >= 0)
+                    close(PQsocket(h->pool[i]));
+        }
+        if (pthread_mutex_trylock(&h->lmu) == 0 && h->lconn != NULL && PQsocket(h->lconn) >= 0)
+            close(PQsocket(h->lconn));
+        return;
+    }
+    if (h->cache != NULL)
+        cached_remove(h);
+    pool_flush(h);
+    PQfinish(h->lconn);
+    kv_free(h->cache);
+    pthread_mutex_destroy(&h->lmu);
+    pthread_mutex_destroy(&h->lock);
+    free(h->conninfo);
+    free(h);
+}
+
+/* ------------------------------------------------------------ transactions */
+
+static lk_status notify_changes(pg_txn *t);
+
+/* Give the txn its connection and BEGIN on it: at begin for a write txn, at
+ * its first read the cache cannot answer for a read txn. */
+static lk_status txn_start(pg_txn *t)
+{
+    pg_handle *h = t->h;
+    const char *sql = t->write ? "BEGIN; SELECT pg_advisory_xact_lock(" PG_LOCK_KEY ")"
+                               : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
+    if (!t->write && h->cache != NULL) {
+        /* Before the snapshot: whether what it reads may be cached, and the
+         * invalidation count it must still match when it stores it and
+         * when it answers from the cache. After answers from the cache,
+         * the count at begin: an invalidation since then means the cache
+         * answered older than this snapshot, so it answers no more. */
+        t->cacheable = atomic_load(&h->listening);
+        t->gen0 = t->served ? t->gen_begin : atomic_load(&h->cache->gen);
+    }
+    /* A pooled conn may have died with its server; nothing has happened in
+     * this txn yet, so one retry on a fresh connection is safe. */
+    for (int attempt = 0;; attempt++) {
+        PGconn *c = attempt == 0 ? pool_take(h) : NULL;
+        lk_status st = LK_OK;
+        if (c == NULL && (st = connect_paced(h, &c)) != LK_OK)
+            return st;
+        PGresult *r = run(c, sql);
+        if (ok_result(r)) {
+            PQclear(r);
+            t->c = c;
+            return LK_OK;
+        }
+        bool lost = conn_lost(c, r);
+        st = query_err(h, c, r, t->write ? "beginning a write transaction" : "beginning a read transaction");
+        PQclear(r);
+        PQfinish(c);
+        if (lost)
+            pool_flush(h);
+        if (!lost || attempt > 0)
+            return st;
+    }
+}
+
+static lk_status pg_begin(void *handle, int write, void **txn)
+{
+    pg_handle *h = handle;
+    *txn = NULL;
+    if (write && h->read_only) {
+        char server[256];
+        server_of(h, server, sizeof server);
+        return lk_seterr(LK_ERR_STORE_PERM, "postgresql store %s: opened read-only", server);
+    }
+    pg_txn *t = calloc(1, sizeof *t);
+    if (t == NULL)
+        return lk_seterr(LK_ERR_NOMEM, "out of memory");
+    t->h = h;
+    t->write = write != 0;
+    if (h->cache != NULL && !t->write) {
+        t->gen_begin = atomic_load(&h->cache->gen);
+        if (atomic_load_explicit(&h->read_txns, memory_order_relaxed) < 2)
+            atomic_fetch_add(&h->read_txns, 1);
+    }
+    /* A read txn talks to the server only when the cache cannot answer. */
+    if (t->write) {
+        lk_status st = txn_start(t);
+        if (st != LK_OK) {
+            free(t);
+            return st;
+        }
+    }
+    *txn = t;
+    return LK_OK;
+}
+
+static void txn_free(pg_txn *t)
+{
+    for (size_t i = 0; i < t->nkept; i++)
+        if (t->kept[i].result)
+            PQclear(t->kept[i].p);
+        else
+            free(t->kept[i].p);
+    free(t->kept);
+    free(t->chg);
+    if (t->c != NULL) {
+        if (t->broken || PQstatus(t->c) != CONNECTION_OK || PQtransactionStatus(t->c) != PQTRANS_IDLE)
+            PQfinish(t->c);
+        else
+            pool_give(t->h, t->c);
+    }
+    free(t);
+}
+
+/* A failed statement: the txn is done for (PostgreSQL aborts it). */
+static lk_status fail(pg_txn *t, PGresult *r, const char *what)
+{
+    lk_status st = query_err(t->h, t->c, r, what);
+    t->failed = true;
+    if (conn_lost(t->c, r)) {
+        t->broken = true;
+        pool_flush(t->h);
+    }
+    PQclear(r);
+    return st;
+}
+
+static void pg_abort(void *txn);
+
+static lk_status pg_commit(void *txn)
+{
+    pg_txn *t = txn;
+    if (t->failed) { /* COMMIT would answer ROLLBACK; the caller ignored an error */
+        char server[256];
+        server_of(t->h, server, sizeof server);
+        pg_abort(t);
+        return lk_seterr(LK_ERR_STORE, "postgresql store %s: commit of a failed transaction (rolled back)", server);
+    }
+    if (t->c == NULL) { /* a read txn the cache answered */
+        txn_free(t);
+        return LK_OK;
+    }
+    lk_status st = t->write ? notify_changes(t) : LK_OK;
+    if (st != LK_OK) {
+        pg_abort(t);
+        return st;
+    }
+    PGresult *r = run(t->c, "COMMIT");
+    if (!ok_result(r))
+        st = fail(t, r, "committing");
+    else
+        PQclear(r);
+    if (t->write && (t->chglen > 0 || t->chg_all)) {
+        /* This process sees its own change at once, not when its
+         * notification comes back. A failed COMMIT may have committed (the
+         * connection died on the way back): forget everything. */
+        if (st == LK_OK && !t->chg_all)
+            drop_everywhere(t->chg, t->chglen);
+        else
+            drop_everywhere(NULL, 0);
+    }
+    txn_free(t);
+    return st;
+}
+
+static void pg_abort(void *txn)
+{
+    pg_txn *t = txn;
+    if (t == NULL)
+        return;
+    if (t->c != NULL && PQstatus(t->c) == CONNECTION_OK) {
+        PGresult *r = run(t->c, "ROLLBACK");
+        if (!ok_result(r))
+            t->broken = true;
+        PQclear(r);
+    }
+    txn_free(t);
+}
+
+/* Keep p (a PGresult when result) until the txn ends; on failure it is freed. */
+static lk_status keep_item(pg_txn *t, void *p, bool result)
+{
+    if (t->nkept == t->capkept) {
+        size_t cap = t->capkept ? t->capkept * 2 : 4;
+        struct kept *n = realloc(t->kept, cap * sizeof *n);
+        if (n == NULL) {
+            if (result)
+                PQclear(p);
+            else
+                free(p);
+            return lk_seterr(LK_ERR_NOMEM, "out of memory");
+        }
+        t->kept = n;
+        t->capkept = cap;
+    }
+    t->kept[t->nkept].p = p;
+    t->kept[t->nkept++].result = result;
+    return LK_OK;
+}
+
+static lk_status keep(pg_txn *t, PGresult *r)
+{
+    return keep_item(t, r, true);
+}
+
+/* Parameters are sent and results received in binary: keys and values are
+ * byte strings, NULs included. */
+static PGresult *query(pg_txn *t, const char *sql, int n, const char *const *v, const int *len)
+{
+    static const int binary[3] = {1, 1, 1};
+    return PQexecParams(t->c, sql, n, NULL, v, len, binary, 1);
+}
+
+static lk_status pg_get(void *txn, const char *key, size_t klen, const char **val, size_t *vlen)
+{
+    pg_txn *t = txn;
+    if (klen == 0 || klen > PG_MAX_KEY)
+        return LK_ERR_NOT_FOUND;
+    pg_handle *h = t->h;
+    /* A write txn reads the server: it must see its own writes, and what
+     * it reads must not go into the cache (it may never commit). */
+    /* Once the txn has its snapshot, the cache answers only while nothing
+     * was invalidated since just before it: a value cached since could be
+     * newer than the snapshot (test_snapshot_stable). */
+    if (!t->write && h->cache != NULL && listener_poll(h) &&
+        (t->c == NULL || atomic_load(&h->cache->gen) == t->gen0)) {
+        char *copy = NULL;
+        bool absent = false;
+        bool hit = kv_get(h->cache, key, klen, &copy, vlen, &absent);
+        if (hit && t->c != NULL && atomic_load(&h->cache->gen) != t->gen0) {
+            free(copy); /* invalidated during the lookup: ask the snapshot */
+            hit = false;
+        }
+        if (hit) {
+            t->served = true;
+            if (absent)
+                return LK_ERR_NOT_FOUND;
+            lk_status st = keep_item(t, copy, false);
+            if (st == LK_OK)
+                *val = copy;
+            return st;
+        }
+    }
+    if (t->c == NULL) {
+        lk_status st = txn_start(t);
+        if (st != LK_OK)
+            return st;
+    }
+    const char *v[1] = {key};
+    int l[1] = {(int)klen};
+    PGresult *r = query(t, "SELECT value FROM latchkey_kv WHERE key = $1", 1, v, l);
+    if (!ok_result(r))
+        return fail(t, r, "reading");
+    bool absent = PQntuples(r) == 0;
+    if (t->cacheable)
+        kv_put(h, t->gen0, key, klen, absent ? NULL : PQgetvalue(r, 0, 0), absent ? 0 : (size_t)PQgetlength(r, 0, 0),
+               absent);
+    if (absent) {
+        PQclear(r);
+        return LK_ERR_NOT_FOUND;
+    }
+    *val = PQgetvalue(r, 0, 0);
+    *vlen = (size_t)PQgetlength(r, 0, 0);
+    return keep(t, r);
+}
+
+/* Note a key the write txn changed, for its notification. */
+static void changed(pg_txn *t, const char *key, size_t klen)
+{
+    if (t->chg_all)
+        return;
+    for (size_t i = 0; i < klen; i++)
+        if ((unsigned char)key[i] < 0x20 || (unsigned char)key[i] > 0x7e) {
+            t->chg_all = true;
+            return;
+        }
+    if (t->chglen + klen + 1 > PG_NOTIFY_MAX) {
+        t->chg_all = true;
+        return;
+    }
+    if (t->chglen + klen + 1 > t->chgcap) {
+        size_t cap = t->chgcap ? t->chgcap : 256;
+        while (cap < t->chglen + klen + 1)
+            cap *= 2;
+        char *n = realloc(t->chg, cap);
+        if (n == NULL) {
+            t->chg_all = true; /* saying more than needed is safe */
+            return;
+        }
+        t->chg = n;
+        t->chgcap = cap;
+    }
+    memcpy(t->chg + t->chglen, key, klen);
+    t->chg[t->chglen + klen] = '\n';
+    t->chglen += klen + 1;
+}
+
+static lk_status notify_one(pg_txn *t, const char *payload)
+{
+    const char *v[1] = {payload};
+    PGresult *r = PQexecParams(t->c, "SELECT pg_notify('" PG_CHANNEL "', $1)", 1, NULL, v, NULL, NULL, 0);
+    if (!ok_result(r))
+        return fail(t, r, "notifying the change");
+    PQclear(r);
+    return LK_OK;
+}
+
+/* In the txn, before COMMIT: the notification is part of the change. */
+static lk_status notify_changes(pg_txn *t)
+{
+    if (t->chg_all)
+        return notify_one(t, "*");
+    char buf[PG_NOTIFY_CHUNK + 1];
+    size_t o = 0;
+    while (o < t->chglen) {
+        size_t n = 2;
+        memcpy(buf, "K\n", 2);
+        /* whole keys (with their '\n') while they fit */
+        while (o < t->chglen) {
+            const char *nl = memchr(t->chg + o, '\n', t->chglen - o);
+            size_t kl = (size_t)(nl - (t->chg + o)) + 1;
+            if (n + kl > PG_NOTIFY_CHUNK)
+                break;
+            memcpy(buf + n, t->chg + o, kl);
+            n += kl;
+            o += kl;
+        }
+        buf[n] = '\0';
+        lk_status st = notify_one(t, buf);
+        if (st != LK_OK)
+            return st;
+    }
+    return LK_OK;
+}
+
+static lk_status check_write(pg_txn *t, size_t klen, const char *op)
+{
+    if (!t->write)
+        return lk_seterr(LK_ERR_INTERNAL, "postgresql store: %s in a read transaction", op);
+    if (klen == 0 || klen > PG_MAX_KEY)
+        return lk_seterr(LK_ERR_PARAM, "postgresql store: key length %zu is not 1..%d", klen, PG_MAX_KEY);
+    return LK_OK;
+}
+
+static lk_status pg_put(void *txn, const char *key, size_t klen, const char *val, size_t vlen)
+{
+    pg_txn *t = txn;
+    lk_status st = check_write(t, klen, "put");
+    if (st != LK_OK)
+        return st;
+    if (vlen > INT32_MAX)
+        return lk_seterr(LK_ERR_PARAM, "postgresql store: value of %zu bytes is too large", vlen);
+    const char *v[2] = {key, val ? val : ""};
+    int l[2] = {(int)klen, (int)vlen};
+    PGresult *r = query(t,
+                        "INSERT INTO latchkey_kv (key, value) VALUES ($1, $2) "
+                        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+                        2, v, l);
+    if (!ok_result(r))
+        return fail(t, r, "writing");
+    PQclear(r);
+    t->writes++;
+    changed(t, key, klen);
+    return LK_OK;
+}
+
+static lk_status pg_del(void *txn, const char *key, size_t klen)
+{
+    pg_txn *t = txn;
+    lk_status st = check_write(t, klen, "delete");
+    if (st != LK_OK)
+        return klen == 0 || klen > PG_MAX_KEY ? (t->write ? LK_ERR_NOT_FOUND : st) : st;
+    const char *v[1] = {key};
+    int l[1] = {(int)klen};
+    PGresult *r = query(t, "DELETE FROM latchkey_kv WHERE key = $1", 1, v, l);
+    if (!ok_result(r))
+        return fail(t, r, "deleting");
+    bool none = strcmp(PQcmdTuples(r), "0") == 0;
+    PQclear(r);
+    if (none)
+        return LK_ERR_NOT_FOUND;
+    t->writes++;
+    changed(t, key, klen);
+    return LK_OK;
+}
+
+/* Rows with prefix <= key < successor(prefix) (no upper bound when the prefix
+ * is empty or all 0xff), after `after` when given. */
+static PGresult *scan_query(pg_txn *t, const char *prefix, size_t plen, const char *after, size_t alen)
+{
+    char succ[PG_MAX_KEY + 1];
+    size_t slen = plen <= PG_MAX_KEY ? plen : PG_MAX_KEY;
+    memcpy(succ, prefix, slen);
+    while (slen > 0 && (unsigned char)succ[slen - 1] == 0xff)
+        slen--;
+    if (slen > 0)
+        succ[slen - 1] = (char)((unsigned char)succ[slen - 1] + 1);
+    const char *v[3] = {after ? after : prefix, succ, NULL};
+    int l[3] = {after ? (int)alen : (int)plen, (int)slen, 0};
+    const char *lo = after ? "key > $1" : "key >= $1";
+    char sql[160];
+    snprintf(sql, sizeof sql, "SELECT key, value FROM latchkey_kv WHERE %s%s ORDER BY key", lo,
+             slen > 0 ? " AND key < $2" : "");
+    return query(t, sql, slen > 0 ? 2 : 1, v, l);
+}
+
+static lk_status pg_scan(void *txn, const char *prefix, size_t plen, lk_scan_fn fn, void *arg)
+{
+    pg_txn *t = txn;
+    if (t->c == NULL) {
+        lk_status st = txn_start(t);
+        if (st != LK_OK)
+            return st;
+    }
+    PGresult *r = scan_query(t, prefix, plen, NULL, 0);
+    if (!ok_result(r))
+        return fail(t, r, "scanning");
+    lk_status st = keep(t, r);
+    if (st != LK_OK)
+        return st;
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *k = PQgetvalue(r, i, 0);
+        size_t kl = (size_t)PQgetlength(r, i, 0);
+        unsigned long before = t->writes;
+        if (fn(arg, k, kl, PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1)) != 0)
+            return LK_OK;
+        if (t->writes != before) {
+            /* The callback wrote: go on from this key in the new state. */
+            r = scan_query(t, prefix, plen, k, kl);
+            if (!ok_result(r))
+                return fail(t, r, "scanning");
+            if ((st = keep(t, r)) != LK_OK)
+                return st;
+            i = -1;
+        }
+    }
+    return LK_OK;
+}
+
+const lk_backend_ops lk_backend_postgresql = {
+    .name = "postgresql",
+    .open = pg_open,
+    .close = pg_close,
+    .begin = pg_begin,
+    .commit = pg_commit,
+    .abort = pg_abort,
+    .get = pg_get,
+    .put = pg_put,
+    .del = pg_del,
+    .scan = pg_scan,
+};

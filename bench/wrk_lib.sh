@@ -1,0 +1,40 @@
+# bench/wrk_lib.sh — sourced by the HTTP benchmarks (apache.sh, nginx.sh):
+# one wrk run's figures, and the Lua script of the mixed load. Needs
+# common.sh's wrong_last and die; CONNS and SECS set by the caller.
+
+# wrk_run URL [wrk args]: sets RPS, TOTAL and BAD (non-2xx answers)
+wrk_run() {
+    local out
+    out=$(wrk -t2 -c"$CONNS" -d"${SECS}s" "${@:2}" "$1" 2>&1)
+    RPS=$(printf '%s\n' "$out" | sed -n 's/^Requests\/sec: *\([0-9.]*\).*/\1/p')
+    TOTAL=$(printf '%s\n' "$out" | sed -n 's/^ *\([0-9]*\) requests in.*/\1/p')
+    BAD=$(printf '%s\n' "$out" | sed -n 's/.*Non-2xx or 3xx responses: *\([0-9]*\).*/\1/p')
+    BAD=${BAD:-0}
+    [ -n "$RPS" ] && [ -n "$TOTAL" ] || die "wrk failed: $out"
+}
+
+# The valid answers' share of the last run's rate.
+wrk_valid_rps() { awk -v r="$RPS" -v t="$TOTAL" -v b="$BAD" 'BEGIN { printf "%.0f", t ? r * (t - b) / t : 0 }'; }
+
+max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
+
+# wrk_mix_lua APIKEY MIXED: a wrk script sending "Authorization: Bearer";
+# MIXED 1: of 10 requests 8 valid, 1 with a wrong key (last character
+# changed: the checksum refuses it before any hash), 1 garbage; MIXED 0: all
+# valid, built the same way (a Lua request function costs wrk more than
+# fixed headers, so a clean run to compare with must use one too).
+wrk_mix_lua() {
+    cat <<LUA
+local n = 0
+local good = "Bearer $1"
+local wrong = "Bearer $(wrong_last "$1")"
+local junk = "Bearer lk-garbage-\$\$\$-not-a-key"
+request = function()
+  n = n + 1
+  local m = n % 10
+  local h = good
+  if $2 ~= 0 and m == 0 then h = wrong elseif $2 ~= 0 and m == 5 then h = junk end
+  return wrk.format("GET", nil, { ["Authorization"] = h })
+end
+LUA
+}

@@ -1,0 +1,567 @@
+/*
+ * lkd_driver — drives latchkeyd for tests/daemon/daemon.sh and bench/daemon.sh.
+ *
+ *   lkd_driver conns SOCK N              open N connections at once (raw, with
+ *                                        the handshake), PING on each; prints
+ *                                        "answered K of N"
+ *   lkd_driver hostile SOCK TIMEOUT_MS [SID]
+ *                                        garbage, bad lengths, requests before
+ *                                        the handshake, clients that vanish
+ *                                        mid-request or never finish one (the
+ *                                        service must close those within
+ *                                        about TIMEOUT_MS); with SID (a wrong
+ *                                        secret for it on stdin), clients that
+ *                                        vanish while their Argon2id job waits;
+ *                                        exit 0 when every case behaved and the
+ *                                        service still answers
+ *   lkd_driver idle SOCK MS              handshake, then nothing: the service
+ *                                        must close the connection within MS
+ *   lkd_driver flood SOCK SID T N        T threads × N verifies of SID with a
+ *                                        wrong (well-formed) secret through
+ *                                        lk_connect; prints a count per code.
+ *                                        The secret line "random": a new
+ *                                        well-formed wrong SecretKey for each
+ *                                        request (a guesser's flood, which
+ *                                        the service cannot coalesce)
+ *   lkd_driver survive SOCK SID SECONDS  one long-lived client (one lk_connect
+ *                                        ctx) verifying SID every 20 ms while
+ *                                        the service is killed and restarted:
+ *                                        prints the verdicts in order, merged
+ *                                        ("Success x12, FailedOperation.Storage
+ *                                        x30, Success x40")
+ *   lkd_driver bench SOCK SID T SECONDS [SATURATE_SID]
+ *                                        warm verifies of SID (secret on
+ *                                        stdin) from T threads; prints rate,
+ *                                        p50, p99; with SATURATE_SID, two more
+ *                                        threads keep the Argon2id pool busy
+ *                                        with wrong secrets for it meanwhile
+ *
+ * Secrets come from stdin (first line), never from the command line.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "latchkey.h"
+#include "lk_proto.h"
+
+/* core/keyfmt.c, compiled in: well-formed random SecretKeys for floods */
+void lk_keyfmt_new_secret_key(char out[LK_SECRET_KEY_LEN + 1]);
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int raw_connect(const char *path)
+{
+    struct sockaddr_un sa;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct timeval tv = {.tv_sec = 10};
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    snprintf(sa.sun_path, sizeof sa.sun_path, "%s", path);
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int send_all(int fd, const void *p, size_t n)
+{
+    const uint8_t *b = p;
+    while (n > 0) {
+        ssize_t w = send(fd, b, n, MSG_NOSIGNAL);
+        if (w <= 0)
+            return -1;
+        b += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Read one frame's answer; its status code, or NULL when the stream ended. */
+static const char *read_answer(int fd, lkp_msg *m)
+{
+    static _Thread_local uint8_t buf[LKP_LEN_PREFIX + LKP_MAX_BODY];
+    size_t got = 0, want = LKP_LEN_PREFIX;
+    while (got < want) {
+        ssize_t r = recv(fd, buf + got, want - got, 0);
+        if (r <= 0)
+            return NULL;
+        got += (size_t)r;
+        if (got == LKP_LEN_PREFIX && want == LKP_LEN_PREFIX) {
+            size_t bl = lkp_frame_len(buf, LKP_MAX_BODY);
+            if (bl == 0)
+                return NULL;
+            want += bl;
+        }
+    }
+    if (lkp_decode(buf + LKP_LEN_PREFIX, want - LKP_LEN_PREFIX, m) != LKP_OK)
+        return NULL;
+    return m->status_code;
+}
+
+static int send_frame(int fd, uint8_t op, uint32_t id, void (*fill)(lkp_buf *))
+{
+    uint8_t out[512];
+    lkp_buf b;
+    lkp_begin(&b, out, sizeof out, op, false, id);
+    if (fill)
+        fill(&b);
+    lkp_end(&b);
+    return send_all(fd, out, b.len);
+}
+
+static void fill_hello(lkp_buf *b)
+{
+    lkp_put_u32(b, LKP_F_VERSION, LKP_VERSION);
+}
+
+static lkp_msg *new_msg(void)
+{
+    lkp_msg *m = malloc(sizeof *m);
+    if (m == NULL)
+        exit(1);
+    return m;
+}
+
+/* ------------------------------------------------------------ conns */
+
+static int cmd_conns(const char *path, int n)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)n + 64) {
+        rl.rlim_cur = rl.rlim_max < (rlim_t)n + 64 ? rl.rlim_max : (rlim_t)n + 64;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    int *fds = calloc((size_t)n, sizeof *fds);
+    lkp_msg *m = new_msg();
+    int opened = 0, answered = 0;
+    for (int i = 0; i < n; i++) {
+        fds[i] = raw_connect(path);
+        if (fds[i] >= 0 && send_frame(fds[i], LKP_OP_HELLO, 0, fill_hello) == 0)
+            opened++;
+    }
+    /* every connection is open at once; now each handshake, then a PING */
+    for (int i = 0; i < n; i++) {
+        const char *code;
+        if (fds[i] < 0 || (code = read_answer(fds[i], m)) == NULL || strcmp(code, "Success") != 0)
+            continue;
+        if (send_frame(fds[i], LKP_OP_PING, 1, NULL) == 0 && (code = read_answer(fds[i], m)) != NULL &&
+            strcmp(code, "Success") == 0 && m->id == 1)
+            answered++;
+    }
+    for (int i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    printf("opened %d answered %d of %d\n", opened, answered, n);
+    free(fds);
+    free(m);
+    return answered == n ? 0 : 1;
+}
+
+/* ------------------------------------------------------------ hostile */
+
+/* The service must close fd (end of stream) within ms. */
+static int closed_within(int fd, int ms, const char *what)
+{
+    char b[256];
+    int64_t start = now_ns();
+    struct pollfd p = {.fd = fd, .events = POLLIN};
+    for (;;) {
+        int left = ms - (int)((now_ns() - start) / 1000000);
+        if (left <= 0 || poll(&p, 1, left) <= 0) {
+            printf("FAIL %s: still open after %d ms\n", what, ms);
+            return 1;
+        }
+        ssize_t r = recv(fd, b, sizeof b, 0);
+        if (r <= 0) {
+            printf("ok   %s: closed after %lld ms\n", what, (long long)((now_ns() - start) / 1000000));
+            return 0;
+        }
+    }
+}
+
+static void fill_verify_partial(lkp_buf *b)
+{
+    lkp_put_text(b, LKP_F_SECRET_ID, "AKIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    lkp_put_bytes(b, LKP_F_SECRET, "LKSKnot-a-real-secret", 21);
+}
+
+static int still_serves(const char *path)
+{
+    lkp_msg *m = new_msg();
+    int fd = raw_connect(path), rc = 1;
+    const char *code;
+    if (fd >= 0 && send_frame(fd, LKP_OP_HELLO, 0, fill_hello) == 0 && (code = read_answer(fd, m)) &&
+        strcmp(code, "Success") == 0 && send_frame(fd, LKP_OP_PING, 5, NULL) == 0 && (code = read_answer(fd, m)) &&
+        strcmp(code, "Success") == 0)
+        rc = 0;
+    if (fd >= 0)
+        close(fd);
+    free(m);
+    return rc;
+}
+
+static int read_line(char *buf, size_t n);
+
+static int cmd_hostile(const char *path, int timeout_ms, const char *sid)
+{
+    char wrong[128] = "";
+    if (sid != NULL && read_line(wrong, sizeof wrong) != 0)
+        return 2;
+    int fails = 0, fd;
+    lkp_msg *m = new_msg();
+    const char *code;
+    int limit = timeout_ms * 3 + 500;
+
+    /* 1. garbage: random bytes as the first frame */
+    fd = raw_connect(path);
+    uint8_t junk[64];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)(i * 37 + 11);
+    send_all(fd, junk, sizeof junk);
+    fails += closed_within(fd, limit, "garbage instead of a handshake");
+    close(fd);
+
+    /* 2. a frame length far past the limit */
+    fd = raw_connect(path);
+    send_frame(fd, LKP_OP_HELLO, 0, fill_hello);
+    read_answer(fd, m);
+    const uint8_t huge[8] = {0x7f, 0xff, 0xff, 0xff, 1, 0, 0, 0};
+    send_all(fd, huge, sizeof huge);
+    fails += closed_within(fd, limit, "2 GiB frame length");
+    close(fd);
+
+    /* 3. a request before the handshake */
+    fd = raw_connect(path);
+    send_frame(fd, LKP_OP_PING, 1, NULL);
+    fails += closed_within(fd, limit, "request before the handshake");
+    close(fd);
+
+    /* 4. a malformed body: answered with ParamError, then closed */
+    fd = raw_connect(path);
+    send_frame(fd, LKP_OP_HELLO, 0, fill_hello);
+    read_answer(fd, m);
+    send_frame(fd, LKP_OP_KEY_STATUS, 9, NULL); /* KEY_ID missing */
+    code = read_answer(fd, m);
+    if (code == NULL || strcmp(code, "InvalidParameter.ParamError") != 0) {
+        printf("FAIL malformed body: answer %s\n", code ? code : "(none)");
+        fails++;
+    } else {
+        fails += closed_within(fd, limit, "malformed body (answered ParamError first)");
+    }
+    close(fd);
+
+    /* 5. an unknown op is answered and the connection goes on */
+    fd = raw_connect(path);
+    send_frame(fd, LKP_OP_HELLO, 0, fill_hello);
+    read_answer(fd, m);
+    send_frame(fd, 99, 3, NULL);
+    code = read_answer(fd, m);
+    int ok5 = code && strcmp(code, "InvalidParameter.ParamError") == 0 && m->id == 3;
+    send_frame(fd, LKP_OP_PING, 4, NULL);
+    code = read_answer(fd, m);
+    ok5 = ok5 && code && strcmp(code, "Success") == 0 && m->id == 4;
+    printf("%s unknown op answered, connection kept\n", ok5 ? "ok  " : "FAIL");
+    fails += !ok5;
+    close(fd);
+
+    /* 6. half a request, then the client never finishes it: read timeout */
+    fd = raw_connect(path);
+    send_frame(fd, LKP_OP_HELLO, 0, fill_hello);
+    read_answer(fd, m);
+    {
+        uint8_t out[512];
+        lkp_buf b;
+        lkp_begin(&b, out, sizeof out, LKP_OP_VERIFY_KEY, false, 2);
+        fill_verify_partial(&b);
+        lkp_end(&b);
+        send_all(fd, out, b.len / 2);
+    }
+    fails += closed_within(fd, limit, "request never finished (read timeout)");
+    close(fd);
+
+    /* 7. connected, no handshake ever */
+    fd = raw_connect(path);
+    fails += closed_within(fd, limit, "silent client (handshake timeout)");
+    close(fd);
+
+    /* 8. disconnect mid-request, and right after sending a request */
+    for (int i = 0; i < 50; i++) {
+        fd = raw_connect(path);
+        send_frame(fd, LKP_OP_HELLO, 0, fill_hello);
+        uint8_t out[512];
+        lkp_buf b;
+        lkp_begin(&b, out, sizeof out, LKP_OP_VERIFY_KEY, false, 2);
+        fill_verify_partial(&b);
+        lkp_end(&b);
+        send_all(fd, out, i % 2 ? b.len : b.len / 3);
+        close(fd);
+    }
+    printf("ok   50 clients vanished mid-request\n");
+
+    /* 9. vanish while an Argon2id job for the request waits or runs: the
+     * answer goes to a closed connection, which must cost nothing more */
+    if (sid != NULL && wrong[0] != '\0') {
+        for (int i = 0; i < 20; i++) {
+            fd = raw_connect(path);
+            send_frame(fd, LKP_OP_HELLO, 0, fill_hello);
+            read_answer(fd, m);
+            uint8_t out[512];
+            lkp_buf b;
+            lkp_begin(&b, out, sizeof out, LKP_OP_VERIFY_KEY, false, 2);
+            lkp_put_text(&b, LKP_F_SECRET_ID, sid);
+            lkp_put_bytes(&b, LKP_F_SECRET, wrong, strlen(wrong));
+            lkp_end(&b);
+            send_all(fd, out, b.len);
+            close(fd);
+        }
+        printf("ok   20 clients vanished while their Argon2id jobs waited\n");
+    }
+
+    /* the service is still there */
+    if (still_serves(path) != 0) {
+        printf("FAIL the service no longer answers\n");
+        fails++;
+    } else {
+        printf("ok   the service still answers\n");
+    }
+    free(m);
+    return fails ? 1 : 0;
+}
+
+/* ------------------------------------------------------------ flood and bench */
+
+struct worker {
+    lk_ctx *ctx;
+    const char *sid;
+    const char *secret;
+    size_t len;
+    long n;
+    double seconds;
+    atomic_bool *stop;
+    long counts[LK_STATUS_COUNT_];
+    int64_t *lat;
+    size_t nlat, caplat;
+};
+
+static void *flood_main(void *arg)
+{
+    struct worker *w = arg;
+    char guess[LK_SECRET_KEY_LEN + 1];
+    bool random = strcmp(w->secret, "random") == 0;
+    for (long i = 0; i < w->n; i++) {
+        if (random)
+            lk_keyfmt_new_secret_key(guess);
+        lk_status st = random ? lk_verify_key(w->ctx, w->sid, guess, LK_SECRET_KEY_LEN, NULL, NULL)
+                              : lk_verify_key(w->ctx, w->sid, w->secret, w->len, NULL, NULL);
+        if ((int)st >= 0 && st < LK_STATUS_COUNT_)
+            w->counts[st]++;
+    }
+    return NULL;
+}
+
+static void *bench_main(void *arg)
+{
+    struct worker *w = arg;
+    while (!atomic_load(w->stop)) {
+        int64_t t0 = now_ns();
+        lk_status st = lk_verify_key(w->ctx, w->sid, w->secret, w->len, NULL, NULL);
+        int64_t t1 = now_ns();
+        if ((int)st >= 0 && st < LK_STATUS_COUNT_)
+            w->counts[st]++;
+        if (w->lat != NULL) {
+            if (w->nlat == w->caplat) {
+                w->caplat = w->caplat ? w->caplat * 2 : 65536;
+                w->lat = realloc(w->lat, w->caplat * sizeof *w->lat);
+            }
+            w->lat[w->nlat++] = t1 - t0;
+        }
+    }
+    return NULL;
+}
+
+/* One line of stdin. A wrong secret must be well formed to cost an
+ * Argon2id: the scripts pass another key's SecretKey. */
+static int read_line(char *buf, size_t n)
+{
+    if (fgets(buf, (int)n, stdin) == NULL)
+        return -1;
+    buf[strcspn(buf, "\r\n")] = '\0';
+    return 0;
+}
+
+static int cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+static int cmd_flood(const char *path, const char *sid, int t, long n)
+{
+    char wrong[128];
+    lk_ctx *ctx;
+    if (read_line(wrong, sizeof wrong) != 0 || lk_connect(path, &ctx) != LK_OK) {
+        fprintf(stderr, "flood: %s\n", lk_errmsg(NULL));
+        return 2;
+    }
+    struct worker *w = calloc((size_t)t, sizeof *w);
+    pthread_t *th = calloc((size_t)t, sizeof *th);
+    for (int i = 0; i < t; i++) {
+        w[i] = (struct worker){.ctx = ctx, .sid = sid, .secret = wrong, .len = strlen(wrong), .n = n};
+        pthread_create(&th[i], NULL, flood_main, &w[i]);
+    }
+    long total[LK_STATUS_COUNT_] = {0};
+    for (int i = 0; i < t; i++) {
+        pthread_join(th[i], NULL);
+        for (int s = 0; s < LK_STATUS_COUNT_; s++)
+            total[s] += w[i].counts[s];
+    }
+    for (int s = 0; s < LK_STATUS_COUNT_; s++)
+        if (total[s])
+            printf("%s %ld\n", lk_status_code((lk_status)s), total[s]);
+    lk_close(ctx);
+    free(w);
+    free(th);
+    return 0;
+}
+
+static int cmd_bench(const char *path, const char *sid, int t, double seconds, const char *saturate_sid)
+{
+    char secret[128], wrong[128] = "";
+    lk_ctx *ctx;
+    atomic_bool stop = false;
+    if (read_line(secret, sizeof secret) != 0 || (saturate_sid && read_line(wrong, sizeof wrong) != 0) ||
+        lk_connect(path, &ctx) != LK_OK) {
+        fprintf(stderr, "bench: %s\n", lk_errmsg(NULL));
+        return 2;
+    }
+    /* warm it; a key that is refused measures the refusal path instead */
+    lk_status first = lk_verify_key(ctx, sid, secret, strlen(secret), NULL, NULL);
+    if (first != LK_OK && !lk_status_is_denial(first)) {
+        fprintf(stderr, "bench: %s\n", lk_errmsg(NULL));
+        return 2;
+    }
+    int nsat = saturate_sid ? 2 : 0;
+    struct worker *w = calloc((size_t)(t + nsat), sizeof *w);
+    pthread_t *th = calloc((size_t)(t + nsat), sizeof *th);
+    for (int i = 0; i < t + nsat; i++) {
+        bool sat = i >= t;
+        w[i] = (struct worker){.ctx = ctx, .sid = sat ? saturate_sid : sid, .secret = sat ? wrong : secret,
+                               .len = strlen(sat ? wrong : secret), .stop = &stop};
+        if (!sat)
+            w[i].lat = malloc(sizeof(int64_t)), w[i].caplat = 1;
+        pthread_create(&th[i], NULL, bench_main, &w[i]);
+    }
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&ts, NULL);
+    atomic_store(&stop, true);
+    size_t n = 0;
+    long ok = 0, sat_busy = 0, sat_bad = 0;
+    for (int i = 0; i < t + nsat; i++) {
+        pthread_join(th[i], NULL);
+        if (i < t) {
+            n += w[i].nlat;
+            ok += w[i].counts[LK_OK];
+        } else {
+            sat_busy += w[i].counts[LK_ERR_BUSY];
+            sat_bad += w[i].counts[LK_DENY_BAD_SECRET];
+        }
+    }
+    int64_t *all = malloc((n ? n : 1) * sizeof *all);
+    size_t o = 0;
+    for (int i = 0; i < t; i++) {
+        memcpy(all + o, w[i].lat, w[i].nlat * sizeof *all);
+        o += w[i].nlat;
+        free(w[i].lat);
+    }
+    qsort(all, n, sizeof *all, cmp64);
+    printf("threads %d: %.0f verifies/s (%s %ld of %zu), p50 %.1f us, p99 %.1f us", t, (double)n / seconds,
+           first == LK_OK ? "allowed" : lk_status_code(first), first == LK_OK ? ok : (long)n - ok, n,
+           n ? (double)all[n / 2] / 1000 : 0, n ? (double)all[n * 99 / 100] / 1000 : 0);
+    if (saturate_sid)
+        printf("; meanwhile wrong secrets: %ld Argon2id-refused, %ld busy", sat_bad, sat_busy);
+    printf("\n");
+    free(all);
+    free(w);
+    free(th);
+    lk_close(ctx);
+    return 0;
+}
+
+static int cmd_survive(const char *path, const char *sid, double seconds)
+{
+    char secret[128];
+    lk_ctx *ctx;
+    if (read_line(secret, sizeof secret) != 0 || lk_connect(path, &ctx) != LK_OK) {
+        fprintf(stderr, "survive: %s\n", lk_errmsg(NULL));
+        return 2;
+    }
+    int64_t end = now_ns() + (int64_t)(seconds * 1e9);
+    int last = -1;
+    long run = 0;
+    while (now_ns() < end) {
+        int64_t t0 = now_ns();
+        lk_status st = lk_verify_key(ctx, sid, secret, strlen(secret), NULL, NULL);
+        if (st != LK_OK && now_ns() - t0 > 2000000000LL)
+            printf("slow failure (%lld ms) ", (long long)((now_ns() - t0) / 1000000));
+        if ((int)st != last && last != -1) {
+            printf("%s x%ld, ", lk_status_code((lk_status)last), run);
+            run = 0;
+        }
+        last = (int)st;
+        run++;
+        struct timespec ts = {0, 20 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    printf("%s x%ld\n", last >= 0 ? lk_status_code((lk_status)last) : "none", run);
+    lk_close(ctx);
+    return 0;
+}
+
+static int cmd_idle(const char *path, int ms)
+{
+    lkp_msg *m = new_msg();
+    int fd = raw_connect(path);
+    int rc = 1;
+    if (fd >= 0 && send_frame(fd, LKP_OP_HELLO, 0, fill_hello) == 0 && read_answer(fd, m) != NULL)
+        rc = closed_within(fd, ms, "idle connection (idle timeout)");
+    if (fd >= 0)
+        close(fd);
+    free(m);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc >= 4 && strcmp(argv[1], "idle") == 0)
+        return cmd_idle(argv[2], atoi(argv[3]));
+    if (argc >= 5 && strcmp(argv[1], "survive") == 0)
+        return cmd_survive(argv[2], argv[3], atof(argv[4]));
+    if (argc >= 4 && strcmp(argv[1], "conns") == 0)
+        return cmd_conns(argv[2], atoi(argv[3]));
+    if (argc >= 4 && strcmp(argv[1], "hostile") == 0)
+        return cmd_hostile(argv[2], atoi(argv[3]), argc > 4 ? argv[4] : NULL);
+    if (argc >= 6 && strcmp(argv[1], "flood") == 0)
+        return cmd_flood(argv[2], argv[3], atoi(argv[4]), atol(argv[5]));
+    if (argc >= 6 && strcmp(argv[1], "bench") == 0)
+        return cmd_bench(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), argc > 6 ? argv[6] : NULL);
+    fprintf(stderr, "usage: lkd_driver conns|hostile|flood|bench ... (see the source)\n");
+    return 2;
+}

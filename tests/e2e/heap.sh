@@ -1,0 +1,41 @@
+#!/bin/sh
+# No copy of a new secret is left in freed heap memory: `key create` and
+# `apikey create`, text and --json, run under tests/e2e/heapscan (an
+# LD_PRELOAD that searches every freed or reallocated block for something
+# shaped like a secret). The --json path matters most: json-c copies what it
+# is given, so a secret must reach stdout without passing through it.
+. "${LK_SRCDIR:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
+
+SCAN=$LK_BUILDDIR/tests/e2e/.libs/heapscan.so
+[ -f "$SCAN" ] || fail "$SCAN not built"
+# Not under valgrind's wrapper (it replaces malloc itself), nor under ASan
+# (its runtime must come first), nor wherever preloading is refused.
+[ "$LATCHKEY" = "$LK_BUILDDIR/latchkey" ] || skip "runs only on the build's own latchkey"
+LD_PRELOAD=$SCAN "$LATCHKEY" --version >/dev/null 2>&1 || skip "cannot preload $SCAN here"
+
+# lk_scanned ARGS...: lk under the scanner (only that command).
+lk_scanned() { LD_PRELOAD=$SCAN "$LATCHKEY" --config "$CFG" "$@"; }
+
+heap() {
+    expect_exit 0 lk user add 100001
+    for _mode in "" --json; do
+        # shellcheck disable=SC2086 # $_mode is one word or none
+        run lk_scanned $_mode key create 100001
+        [ "$RC" -eq 0 ] || fail "key create $_mode: exit $RC"
+        out_has_str LKSK
+        err_lacks_str heapscan
+        # shellcheck disable=SC2086
+        run lk_scanned $_mode apikey create 100001 --name "heap$_mode"
+        [ "$RC" -eq 0 ] || fail "apikey create $_mode: exit $RC"
+        out_has '"*lk-[0-9A-Za-z]\{54\}'
+        err_lacks_str heapscan
+    done
+    # The scanner works: a secret-shaped name is ordinary text, which json-c
+    # copies and frees, and the scanner reports it.
+    run lk_scanned --json apikey create 100001 --name LKSK012345678901234567890123456789012345678901
+    [ "$RC" -eq 0 ] || fail "apikey create with a secret-shaped name: exit $RC"
+    err_has_str heapscan
+}
+
+LK_E2E_BACKENDS=lmdb
+for_each_backend heap

@@ -1,0 +1,235 @@
+#!/bin/sh
+# Key lifecycle through the tool: expiry (--expires, key edit, expiring),
+# rotation with a grace period (key rotate, apikey reroll), revoke --user,
+# and scan for leaked credentials. Time rules run on the real clock with
+# spans of a few seconds (the library's test clock covers them exactly in
+# tests/unit/test_lifecycle).
+. "${LK_SRCDIR:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
+
+# The short expiries and grace periods: long enough for the commands between
+# creating them and checking "still valid" to run; tests/ci/valgrind.sh,
+# where each command takes seconds, sets LK_TEST_SPAN to a longer one.
+SPAN=${LK_TEST_SPAN:-10}
+
+# still_within: fail, saying why, when the setup outlasted the span (the
+# "still valid" checks below would then fail for the wrong reason)
+still_within() {
+    [ $(($(date +%s) - T_START)) -lt "$SPAN" ] ||
+        fail "the setup took longer than the ${SPAN} s span: rerun with a larger LK_TEST_SPAN"
+}
+
+# sleep until every short expiry has passed: the last was set (by the
+# reroll) before $T_LAST, to that moment + $SPAN
+wait_past_expiries() {
+    while [ "$(date +%s)" -le $((T_LAST + SPAN)) ]; do sleep 0.2; done
+}
+
+keylife() {
+    expect_exit 0 lk user add 100001
+    expect_exit 0 lk user add 200001 --kind sub-user --root 100001
+    expect_exit 0 lk user add 100002
+
+    # ---- keys that expire soon (checked after the wait below)
+    T_START=$(date +%s) # the first short expiry is set after this
+    expect_exit 0 lk --json key create 100001 --expires ${SPAN}s
+    out_matches_ere "\"Status\":\"Active\",\"CreateTime\":\"$TIME_ERE\",\"ExpireTime\":\"$TIME_ERE\"\\},"
+    SID_E=$(jget AccessKeyId)
+    SK_E=$(jget SecretAccessKey)
+    new_key 200001
+    SID_R=$SID SK_R=$SK
+    expect_exit 0 lk --json key rotate "$SID_R" --grace ${SPAN}s
+    json_ok
+    SID_N=$(jget AccessKeyId)
+    SK_N=$(jget SecretAccessKey)
+    [ "$SID_N" != "$SID_R" ] || fail "rotate returned the old SecretId"
+    out_matches_ere "\"RotatedAccessKey\":\\{\"AccessKeyId\":\"$SID_R\",\"ExpireTime\":\"$TIME_ERE\"\\}"
+    new_apikey 100001 prod --scope svc-a --allow-ip 10.0.0.0/8
+    AKID_OLD=$AKID AK_OLD=$AK
+    expect_exit 0 lk --json apikey reroll "$AKID_OLD" --grace ${SPAN}s
+    T_LAST=$(date +%s)
+    json_ok
+    AKID_NEW=$(jget KeyId)
+    AK_NEW=$(jget ApiKey)
+    [ ${#AK_NEW} -eq 57 ] || fail "reroll did not print the new value"
+    [ "$AKID_NEW" != "$AKID_OLD" ] || fail "reroll kept the id"
+    out_has_str '"Name":"prod"'
+    out_has_str '"Scope":["svc-a"]'
+    out_has_str '"AllowIp":["10.0.0.0/8"]'
+    out_has_str "\"RerolledApiKey\":{\"KeyId\":\"$AKID_OLD\",\"ExpireTime\":\""
+
+    # during the grace period both work
+    still_within
+    expect_exit_in "$SK_E" 0 lk verify "$SID_E"
+    expect_exit_in "$SK_R" 0 lk verify "$SID_R"
+    expect_exit_in "$SK_N" 0 lk verify "$SID_N"
+    expect_exit_in "$AK_OLD" 0 lk verify --apikey --ip 10.1.1.1 --service svc-a
+    expect_exit_in "$AK_NEW" 0 lk verify --apikey --ip 10.1.1.1 --service svc-a
+    # expiring: the soon ones, soonest first; exit 1 when none
+    still_within
+    expect_exit 0 lk expiring --within 1h
+    out_has '^KeyId  *Kind  *Uin  *Name  *Status  *ExpireTime  *State$'
+    out_has_str "$SID_E"
+    out_has_str "$SID_R"
+    out_has_str "$AKID_OLD"
+    out_lacks_str "$SID_N"
+    expect_exit 0 lk --json expiring
+    json_ok
+    [ "$(jnum TotalCount)" = 3 ] || fail "expiring --json: TotalCount is not 3"
+    out_has_str '"State":"Expiring"'
+
+    # ---- the rest needs no waiting
+    # a third pair by rotation: the CAM limit of two stays
+    expect_exit 1 lk key rotate "$SID_N" --grace 1h
+    expect_error 'OperationDenied\.AccessKeyOverLimit'
+    err_has 'delete one'
+    expect_exit 2 lk key rotate "$SID_N"
+    err_has -- '--grace SPAN is required'
+    expect_exit 2 lk key rotate "$SID_N" --grace 2027-01-01
+    err_has 'is not a time span'
+    # bad times
+    expect_exit 2 lk key create 100002 --expires 5x
+    expect_error 'InvalidParameter\.ParamError'
+    err_has "'5x' is neither a time span"
+    expect_exit 2 lk key create 100002 --expires 2001-01-01
+    err_has 'is not in the future'
+    expect_exit 2 lk key create 100002 --expires 2027-02-30
+    # listed with the expiry; 'never' is '-' / null
+    expect_exit 0 lk --json key create 100002 --expires 2099-12-31
+    SID_F=$(jget AccessKeyId)
+    out_has_str '"ExpireTime":"2099-12-31 00:00:00"'
+    expect_exit 0 lk key show "$SID_F"
+    out_has '^ExpireTime: *2099-12-31 00:00:00$'
+    expect_exit 0 lk key edit "$SID_F" --expires never
+    expect_exit 0 lk --json key show "$SID_F"
+    out_has_str '"ExpireTime":null'
+    expect_exit 0 lk key list 100002
+    out_has '^SecretId  *Status  *CreateTime  *LastAccessTime  *ExpireTime$'
+    expect_exit 2 lk key edit "$SID_F"
+    err_has 'nothing to change'
+    expect_exit 1 lk key edit "$SID_F" --expires 1d --uin 100001
+    expect_error 'OperationDenied\.UinNotMatch'
+    expect_exit 2 lk expiring --within soon
+    # apikey create/edit --expires
+    new_apikey 100002 short --expires 1d
+    out_matches_ere "\"ExpireTime\":\"$TIME_ERE\""
+    expect_exit 0 lk apikey edit "$AKID" --expires never
+    expect_exit 0 lk apikey show "$AKID"
+    out_has '^ExpireTime: *-$'
+    expect_exit 0 lk apikey list 100002
+    out_has 'LastAccessTime  *ExpireTime  *RateLimit$'
+    # request limits: shown, validated, cleared (counting is per process:
+    # tests/daemon/daemon.sh checks it through latchkeyd)
+    expect_exit 0 lk --json apikey edit "$AKID" --rate-limit 6000/1m
+    expect_exit 0 lk --json apikey show "$AKID"
+    out_has_str '"RateLimit":{"Requests":6000,"WindowSeconds":60}'
+    expect_exit 0 lk apikey show "$AKID"
+    out_has '^RateLimit: *6000/60s$'
+    expect_exit 2 lk apikey edit "$AKID" --rate-limit 10/2d
+    err_has -- "--rate-limit '10/2d'"
+    expect_exit 2 lk apikey create 100002 --name r --rate-limit 0/1s
+    expect_exit 2 lk apikey create 100002 --name r --rate-limit none
+    expect_exit 0 lk apikey edit "$AKID" --rate-limit none
+    expect_exit 0 lk --json apikey show "$AKID"
+    out_has_str '"RateLimit":null'
+
+    # ---- after the grace periods
+    wait_past_expiries
+    expect_exit_in "$SK_E" 3 lk verify "$SID_E"
+    expect_error 'AuthFailure\.SecretIdExpired'
+    err_has "key $SID_E expired at "
+    expect_exit_in "$SK_E" 3 lk --json verify "$SID_E"
+    json_error 'AuthFailure\.SecretIdExpired'
+    # a wrong secret is still a wrong secret
+    expect_exit_in "$SK_N" 3 lk verify "$SID_E"
+    expect_error 'AuthFailure\.SignatureFailure'
+    expect_exit 0 lk records "$SID_E"
+    out_has 'AuthFailure\.SecretIdExpired$'
+    expect_exit_in "$SK_R" 3 lk verify "$SID_R"
+    expect_error 'AuthFailure\.SecretIdExpired'
+    expect_exit_in "$SK_N" 0 lk verify "$SID_N"
+    expect_exit_in "$AK_OLD" 3 lk verify --apikey --ip 10.1.1.1 --service svc-a
+    expect_error 'AuthFailure\.SecretIdExpired'
+    expect_exit_in "$AK_NEW" 0 lk verify --apikey --ip 10.1.1.1 --service svc-a
+    expect_exit 0 lk --json apikey show --account 100001 --name prod
+    out_has_str "\"KeyId\":\"$AKID_NEW\""
+    expect_exit 0 lk --json expiring --within 1s
+    out_has_str '"State":"Expired"'
+    # cleared: the expired key works again
+    expect_exit 0 lk key edit "$SID_E" --expires never
+    expect_exit_in "$SK_E" 0 lk verify "$SID_E"
+
+    # ---- scan
+    printf 'id=%s\nkey=%s\n' "$SID_E" "$SK_E" >"$WORK/cap/leak.txt"
+    printf 'Authorization: Bearer %s\n' "$AK_NEW" >>"$WORK/cap/leak.txt"
+    # look-alikes: wrong checksum, glued to a word, one character longer
+    bad=$(printf '%s' "$SID_N" | sed 's/.$/!/; s/!$/0/')
+    [ "$bad" = "$SID_N" ] && bad=$(printf '%s' "$SID_N" | sed 's/.$/1/')
+    printf 'x%s %s %s7 %s\n' "$SID_N" "$bad" "$SID_N" "$AKID_NEW" >"$WORK/cap/lookalike.txt"
+    expect_exit 1 lk scan "$WORK/cap/lookalike.txt"
+    expect_exit 0 lk scan "$WORK/cap/leak.txt"
+    out_has '^Kind  *KeyId  *Uin  *Status  *Action  *Where$'
+    out_has "^SecretId  *$SID_E  *100001  *Active  *-  *.*leak.txt:1\$"
+    out_has '^SecretKey  *-  *-  *OwnerUnknown  *-  *.*leak.txt:2$'
+    out_has "^ApiKey  *$AKID_NEW  *100001  *Active  *-  *.*leak.txt:3\$"
+    out_lacks_str "$SK_E"
+    out_lacks_str "$AK_NEW"
+    run_raw "$WORK/cap/leak.txt" lk --json scan
+    [ "$RC" = 0 ] || fail "scan of stdin: exit $RC"
+    json_ok
+    [ "$(jnum TotalCount)" = 3 ] || fail "scan --json: TotalCount is not 3"
+    out_has_str '"File":"-","Line":1'
+    expect_exit 5 lk scan "$WORK/cap/no-such-file"
+    expect_exit 0 lk scan --disable "$WORK/cap/leak.txt" "$WORK/cap/lookalike.txt"
+    out_has "^SecretId  *$SID_E  *100001  *Inactive  *Disabled "
+    out_has "^ApiKey  *$AKID_NEW  *100001  *Inactive  *Disabled "
+    expect_exit_in "$SK_E" 3 lk verify "$SID_E"
+    expect_error 'AuthFailure\.SecretIdDisabled'
+    expect_exit_in "$SK_N" 0 lk verify "$SID_N" # a look-alike of it was not disabled
+    expect_exit 0 lk scan --disable "$WORK/cap/leak.txt"
+    out_has "^SecretId  *$SID_E  .*AlreadyDisabled"
+
+    # ---- the audit log: scan --disable says "leaked"
+    expect_exit 0 lk audit --key "$SID_E"
+    out_has '^Time  *Uid  *User  *Action  *Target  *Uin  *Reason  *Fields$'
+    out_has "key\.create  *$SID_E  *100001  *-  *expires="
+    out_has "key\.disable  *$SID_E  *100001  *leaked  *status=Inactive\$"
+    out_lacks_str "$SK_E"
+
+    # ---- revoke: the account and its members, one transaction
+    expect_exit 0 lk key enable "$SID_E" --reason 'false alarm'
+    expect_exit 2 lk key enable "$SID_E" --reason "$(printf 'two\nlines')"
+    err_has 'reason contains a control character'
+    expect_exit 2 lk key list 100001 --reason x
+    expect_exit 0 lk --json revoke --user 100001 --reason incident-42
+    json_ok
+    # SID_E, the member's two pairs (one expired: still Active), the old API key
+    [ "$(jnum DisabledCount)" = 4 ] || fail "revoke: DisabledCount is not 4"
+    expect_exit_in "$SK_N" 3 lk verify "$SID_N"
+    expect_error 'AuthFailure\.SecretIdDisabled'
+    expect_exit 0 lk revoke --user 100001
+    out_has '^Disabled 0 key(s) of user 100001'
+    expect_exit 1 lk revoke --user 999
+    expect_error 'InvalidParameter\.UserNotExist'
+    expect_exit 2 lk revoke
+    err_has -- '--user UIN is required'
+    # another account is untouched
+    expect_exit 0 lk --json key show "$SID_F"
+    out_has_str '"Status":"Active"'
+
+    # the log, filtered and as JSON
+    expect_exit 0 lk --json audit --user 100001 --since 1h
+    json_ok
+    out_has_str '"Action":"revoke","Target":"100001","Uin":100001,"Fields":"disabled=4 members=1","Reason":"incident-42"'
+    out_has_str '"Action":"key.enable","Target":"'"$SID_E"'","Uin":100001,"Fields":"status=Active","Reason":"false alarm"'
+    out_lacks_str '"Target":"100002"'
+    expect_exit 0 lk --json audit --key "$AKID_NEW"
+    out_has_str '"Action":"apikey.create"'
+    out_has_str "rerolled_from=$AKID_OLD"
+    out_lacks_str "$AK_NEW"
+    expect_exit 0 lk --json audit --since 2099-01-01
+    [ "$(jnum TotalCount)" = 0 ] || fail "audit --since the future is not empty"
+    expect_exit 2 lk audit --since yesterday
+    expect_exit 2 lk audit --user x
+}
+
+for_each_backend keylife
