@@ -21,14 +21,18 @@
  * knows only the first members of the table (tests/plugins/host_old), to
  * prove a smaller, older table keeps working against the current module.
  */
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "latchkey-plugin.h"
@@ -117,6 +121,68 @@ static int report(const struct host_api *api, void *handle, int r, uint64_t uin)
     printf("error: %d %s: %s\n", r, code, msg);
     return EX_ERROR;
 }
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HOST_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define HOST_ASAN 1
+#endif
+
+#ifdef HOST_ASAN
+/* true when thread TID of this process is blocked in futex() (202 on
+ * x86-64, 98 on arm64): the first field of /proc/self/task/TID/syscall. */
+static int thread_in_futex(const char *tid)
+{
+    char path[64], buf[32];
+    snprintf(path, sizeof path, "/proc/self/task/%s/syscall", tid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 1; /* the thread has exited */
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    long nr = strtol(buf, NULL, 10);
+    return nr == SYS_futex;
+}
+
+/* The ASan runtime of clang 14 (Debian 12) does not hold its allocator's
+ * locks across fork(): a child forked while another thread is inside that
+ * allocator inherits a lock nobody will release, and deadlocks in its first
+ * allocation of that size (seen: the child's record flusher hung starting
+ * up, because the parent's had been starting up at the fork). glibc's
+ * malloc is fork-safe, so an uninstrumented host needs none of this. Under
+ * ASan the host forks once its other threads (the core's flusher) are asleep
+ * in a futex wait, giving up after 5 s. */
+static void wait_for_quiet_threads(void)
+{
+    char self[32];
+    snprintf(self, sizeof self, "%ld", (long)syscall(SYS_gettid));
+    for (int tries = 0; tries < 5000; tries++) {
+        DIR *d = opendir("/proc/self/task");
+        if (d == NULL)
+            return;
+        int busy = 0;
+        struct dirent *e;
+        while ((e = readdir(d)) != NULL)
+            if (e->d_name[0] != '.' && strcmp(e->d_name, self) != 0 && !thread_in_futex(e->d_name))
+                busy = 1;
+        closedir(d);
+        if (!busy)
+            return;
+        struct timespec ms = {0, 1000000};
+        nanosleep(&ms, NULL);
+    }
+}
+#else
+static void wait_for_quiet_threads(void)
+{
+}
+#endif
 
 /* Reads one line; the trailing newline is not part of the secret. */
 static int read_secret(char *buf, size_t size, size_t *len)
@@ -268,6 +334,7 @@ int main(int argc, char **argv)
 
     if (do_fork) {
         fflush(stdout);
+        wait_for_quiet_threads();
         pid_t pid = fork();
         if (pid == 0) {
             /* The child keeps the parent's handle: the core reopens the store. */
