@@ -11,7 +11,8 @@
 # per process. The tree must be built (`make` and `make check` programs).
 #
 # Environment: VALGRIND_TESTS (default: every tests/e2e/*.sh but lib.sh,
-# plus tests/reliability/hostile.sh), VALGRIND_KEEP=1 keeps the logs.
+# plus tests/reliability/hostile.sh), VALGRIND_JOBS (scripts at once;
+# default: the number of cores), VALGRIND_KEEP=1 keeps the logs.
 set -uo pipefail
 
 B=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
@@ -45,24 +46,52 @@ else
     tests=$(cd "$SRC" && ls tests/e2e/*.sh | grep -v '/lib\.sh$'; echo tests/reliability/hostile.sh)
 fi
 
-status=0
-ran=0
-for t in $tests; do
-    [ -f "$SRC/$t" ] || { echo "valgrind: no test $t" >&2; status=1; continue; }
+# One script per core at a time (valgrind runs a program on one core): the
+# slowest scripts start first, so the others fill in around them.
+JOBS=${VALGRIND_JOBS:-$(nproc)}
+slow_first() {
+    local t
+    for t in tests/e2e/secrets.sh tests/e2e/keylife.sh tests/e2e/limits.sh; do
+        case " $(echo $tests) " in *" $t "*) echo "$t" ;; esac
+    done
+    for t in $tests; do
+        case " tests/e2e/secrets.sh tests/e2e/keylife.sh tests/e2e/limits.sh " in *" $t "*) ;; *) echo "$t" ;; esac
+    done
+}
+
+# run_one TEST: runs it, then prints its verdict; exit 1 on a failure.
+run_one() {
+    local t=$1 start rc=0 out
+    out=$WORK/logs/$(basename "$t").out
     start=$(date +%s)
-    rc=0
     LK_BUILDDIR=$B LK_SRCDIR=$SRC LATCHKEY=$WORK/bin/latchkey TZ=UTC LK_TEST_SPAN=60 \
-        timeout 1800 bash "$SRC/$t" >"$WORK/logs/$(basename "$t").out" 2>&1 || rc=$?
-    ran=$((ran + 1))
+        timeout 1800 bash "$SRC/$t" >"$out" 2>&1 || rc=$?
     case $rc in
     0) echo "valgrind: PASS $t ($(($(date +%s) - start)) s)" ;;
     77) echo "valgrind: SKIP $t" ;;
     *)
-        echo "valgrind: FAIL $t (exit $rc)"
-        tail -40 "$WORK/logs/$(basename "$t").out"
-        status=1
+        { echo "valgrind: FAIL $t (exit $rc)"; tail -40 "$out"; } | cat
+        return 1
         ;;
     esac
+}
+
+status=0
+ran=0
+running=0
+for t in $(slow_first); do
+    [ -f "$SRC/$t" ] || { echo "valgrind: no test $t" >&2; status=1; continue; }
+    if [ "$running" -ge "$JOBS" ]; then
+        wait -n || status=1
+        running=$((running - 1))
+    fi
+    run_one "$t" &
+    running=$((running + 1))
+    ran=$((ran + 1))
+done
+while [ "$running" -gt 0 ]; do
+    wait -n || status=1
+    running=$((running - 1))
 done
 
 runs=$(ls "$WORK/logs"/vg.*.log 2>/dev/null | wc -l)
