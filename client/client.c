@@ -11,14 +11,17 @@
  * reused connection that the service had closed while idle is retried once,
  * on a fresh connection (SSSD retries once on EPIPE too).
  *
- * Threads: idle connections wait in a small pool under a mutex; each call
- * takes one (or opens one), so concurrent calls never share a connection.
- * Processes: every connection remembers its pid; a forked child closes the
- * parent's connections (its copies of the fds) and opens its own.
+ * Threads: idle connections wait in a small pool of slots taken and
+ * filled with atomic exchanges, so no call ever sleeps on a lock (nor can a
+ * fork leave one held); each call takes one (or opens one), so concurrent
+ * calls never share a connection. Processes: every connection remembers its
+ * pid, known without a system call while a MADV_WIPEONFORK page says no
+ * fork happened; a forked child closes the parent's connections (its copies
+ * of the fds) and opens its own.
  */
 #include <errno.h>
 #include <poll.h>
-#include <pthread.h>
+#include <stdatomic.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,7 +41,7 @@
 #define LK_DAEMON_USER "latchkey"
 #endif
 
-#define POOL_MAX_IDLE 16
+#define POOL_SLOTS 16
 #define TX_CAP (LKP_LEN_PREFIX + LKP_MAX_REQUEST)
 
 struct conn {
@@ -49,16 +52,15 @@ struct conn {
     uint8_t *tx; /* sodium_malloc: holds a secret while a verify is sent */
     uint8_t *rx;
     lkp_msg *msg;
-    struct conn *next;
 };
 
 struct lk_client {
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     uid_t trusted[3];
     size_t ntrusted;
-    pthread_mutex_t lock;
-    struct conn *idle;
-    size_t nidle;
+    _Atomic(struct conn *) idle[POOL_SLOTS];
+    _Atomic int *fork_canary; /* see client_pid */
+    _Atomic pid_t pid;
 };
 
 static void conn_free(struct conn *c)
@@ -169,7 +171,21 @@ static lk_status exchange(const struct lk_client *cl, struct conn *c, size_t len
     return LK_OK;
 }
 
-static lk_status conn_open(const struct lk_client *cl, struct conn **out)
+/* This process's pid: from the canary page while it reads 1 (no fork since
+ * it was set), else from the kernel. Threads of a new child may race here;
+ * they store the same value. */
+static pid_t client_pid(struct lk_client *cl)
+{
+    if (cl->fork_canary != NULL && atomic_load_explicit(cl->fork_canary, memory_order_acquire) != 0)
+        return atomic_load_explicit(&cl->pid, memory_order_relaxed);
+    pid_t me = getpid();
+    atomic_store_explicit(&cl->pid, me, memory_order_relaxed);
+    if (cl->fork_canary != NULL)
+        atomic_store_explicit(cl->fork_canary, 1, memory_order_release);
+    return me;
+}
+
+static lk_status conn_open(struct lk_client *cl, struct conn **out)
 {
     struct stat sb;
     struct sockaddr_un sa;
@@ -189,7 +205,7 @@ static lk_status conn_open(const struct lk_client *cl, struct conn **out)
     if (c == NULL)
         return lk_seterr(LK_ERR_NOMEM, "out of memory");
     c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    c->pid = getpid();
+    c->pid = client_pid(cl);
     c->tx = sodium_malloc(TX_CAP);
     c->rx = sodium_malloc(LKP_LEN_PREFIX + LKP_MAX_BODY);
     c->msg = sodium_malloc(sizeof *c->msg);
@@ -238,27 +254,17 @@ static lk_status conn_open(const struct lk_client *cl, struct conn **out)
 
 static lk_status conn_get(struct lk_client *cl, struct conn **out)
 {
-    struct conn *stale = NULL;
-    pthread_mutex_lock(&cl->lock);
-    struct conn *c = cl->idle;
-    if (c != NULL && c->pid != getpid()) {
-        /* forked: every idle connection is the parent's */
-        stale = cl->idle;
-        cl->idle = NULL;
-        cl->nidle = 0;
-        c = NULL;
-    }
-    if (c != NULL) {
-        cl->idle = c->next;
-        cl->nidle--;
-    }
-    pthread_mutex_unlock(&cl->lock);
-    while (stale != NULL) {
-        struct conn *n = stale->next;
-        conn_free(stale); /* closes the child's copies only */
-        stale = n;
-    }
-    if (c != NULL) {
+    pid_t me = client_pid(cl);
+    for (size_t i = 0; i < POOL_SLOTS; i++) {
+        if (atomic_load_explicit(&cl->idle[i], memory_order_relaxed) == NULL)
+            continue;
+        struct conn *c = atomic_exchange_explicit(&cl->idle[i], NULL, memory_order_acquire);
+        if (c == NULL)
+            continue;
+        if (c->pid != me) { /* forked: the parent's */
+            conn_free(c);  /* closes the child's copies only */
+            continue;
+        }
         *out = c;
         return LK_OK;
     }
@@ -268,15 +274,15 @@ static lk_status conn_get(struct lk_client *cl, struct conn **out)
 static void conn_put(struct lk_client *cl, struct conn *c)
 {
     c->reused = true;
-    pthread_mutex_lock(&cl->lock);
-    if (cl->nidle < POOL_MAX_IDLE && c->pid == getpid()) {
-        c->next = cl->idle;
-        cl->idle = c;
-        cl->nidle++;
-        c = NULL;
+    if (c->pid == client_pid(cl)) {
+        for (size_t i = 0; i < POOL_SLOTS; i++) {
+            struct conn *empty = NULL;
+            if (atomic_compare_exchange_strong_explicit(&cl->idle[i], &empty, c, memory_order_release,
+                                                        memory_order_relaxed))
+                return;
+        }
     }
-    pthread_mutex_unlock(&cl->lock);
-    conn_free(c);
+    conn_free(c); /* the pool is full, or it is a parent's */
 }
 
 /* One request: build(arg) fills the frame; on LK_OK the answer is in
@@ -497,13 +503,9 @@ static lk_status r_stats(void *remote, lk_stats *out)
 static void r_close(void *remote)
 {
     struct lk_client *cl = remote;
-    struct conn *c = cl->idle;
-    while (c != NULL) {
-        struct conn *n = c->next;
-        conn_free(c);
-        c = n;
-    }
-    pthread_mutex_destroy(&cl->lock);
+    for (size_t i = 0; i < POOL_SLOTS; i++)
+        conn_free(atomic_exchange(&cl->idle[i], NULL));
+    lk_fork_canary_free(cl->fork_canary);
     free(cl);
 }
 
@@ -534,7 +536,8 @@ lk_status lk_connect(const char *socket_path, lk_ctx **out)
     if (cl == NULL)
         return lk_seterr(LK_ERR_NOMEM, "out of memory");
     snprintf(cl->path, sizeof cl->path, "%s", socket_path);
-    pthread_mutex_init(&cl->lock, NULL);
+    cl->fork_canary = lk_fork_canary_new();
+    atomic_init(&cl->pid, getpid());
     cl->trusted[cl->ntrusted++] = 0;
     cl->trusted[cl->ntrusted++] = geteuid();
     if (getpwnam_r(LK_DAEMON_USER, &pw, pwbuf, sizeof pwbuf, &found) == 0 && found != NULL)

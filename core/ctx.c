@@ -58,8 +58,8 @@ static lk_status open_backend(lk_ctx *ctx, bool create)
 
 /* A page of its own that a forked child sees zeroed (Linux 4.14+: the way
  * BoringSSL's RNG notices a fork without a system call), set to 1. NULL
- * where the kernel lacks MADV_WIPEONFORK: lk_ctx_adopt then asks getpid(). */
-static _Atomic int *fork_canary_new(void)
+ * where the kernel lacks MADV_WIPEONFORK: the caller then asks getpid(). */
+_Atomic int *lk_fork_canary_new(void)
 {
 #ifdef MADV_WIPEONFORK
     long page = sysconf(_SC_PAGESIZE);
@@ -78,7 +78,7 @@ static _Atomic int *fork_canary_new(void)
 #endif
 }
 
-static void fork_canary_free(_Atomic int *c)
+void lk_fork_canary_free(_Atomic int *c)
 {
     if (c != NULL)
         munmap((void *)c, (size_t)sysconf(_SC_PAGESIZE));
@@ -108,7 +108,7 @@ static lk_status open_ctx(const lk_config *cfg, bool create, lk_ctx **out)
     ctx->ops = ops;
     atomic_init(&ctx->pid, getpid());
     atomic_init(&ctx->lock_pid, atomic_load(&ctx->pid));
-    ctx->fork_canary = fork_canary_new();
+    ctx->fork_canary = lk_fork_canary_new();
     /* as crypto_pwhash_str writes it (Argon2 1.3, one lane); were that to
      * change, every verify would ask libsodium: slower, still right */
     snprintf(ctx->hash_params, sizeof ctx->hash_params, "%sv=19$m=%zu,t=%" PRIu64 ",p=1$",
@@ -213,7 +213,7 @@ void lk_close(lk_ctx *ctx)
     free(ctx->cfg.conninfo);
     lk_flusher_destroy(ctx);
     pthread_mutex_destroy(&ctx->lock);
-    fork_canary_free(ctx->fork_canary);
+    lk_fork_canary_free(ctx->fork_canary);
     free(ctx);
 }
 

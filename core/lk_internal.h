@@ -226,6 +226,12 @@ struct lk_ctx {
 };
 
 int64_t lk_now(lk_ctx *ctx);
+/* A page that a forked child sees zeroed (MADV_WIPEONFORK), holding 1:
+ * reading 1 proves no fork happened since it was last set, with no system
+ * call. NULL where the kernel lacks it (ask getpid()). */
+_Atomic int *lk_fork_canary_new(void);
+void lk_fork_canary_free(_Atomic int *c);
+
 /* The refusal of a call a remote ctx cannot make (and NULL ctx): returns
  * LK_ERR_PARAM with a message naming fn, or LK_OK for a local ctx. */
 lk_status lk_ctx_local_only(const lk_ctx *ctx, const char *fn);
