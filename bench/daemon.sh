@@ -36,8 +36,21 @@ PID=$!
 i=0
 until [ -S "$W/lkd.sock" ]; do i=$((i + 1)); [ $i -lt 200 ] || { cat "$W/log"; exit 1; }; sleep 0.05; done
 echo "latchkeyd: warm verify through the socket ($SECS s each; $(nproc) cores; service: ${BENCH_DAEMON_WORKERS:-2} workers)"
-printf '%s\n' "$SK" | "$B/tests/daemon/lkd_driver" bench "$W/lkd.sock" "$SID" 1 "$SECS"
-printf '%s\n' "$SK" | "$B/tests/daemon/lkd_driver" bench "$W/lkd.sock" "$SID" 4 "$SECS"
+rate() { sed -n 's/^threads [0-9]*: \([0-9]*\) .*/\1/p'; }
+v1=$(printf '%s\n' "$SK" | "$B/tests/daemon/lkd_driver" bench "$W/lkd.sock" "$SID" 1 "$SECS")
+echo "$v1"
+v4=$(printf '%s\n' "$SK" | "$B/tests/daemon/lkd_driver" bench "$W/lkd.sock" "$SID" 4 "$SECS")
+echo "$v4"
+# For scale, in the same run: a bare UNIX-socket echo between two processes
+# (verify-sized frames, one in flight per thread), which no socket service
+# can beat; the ratio is what latchkeyd's own work and wake-ups cost.
+echo "bare UNIX socket round trips (the transport's floor, same frame sizes)"
+f1=$("$B/tests/daemon/lkd_driver" floor 1 "$SECS")
+echo "$f1"
+f4=$("$B/tests/daemon/lkd_driver" floor 4 "$SECS")
+echo "$f4"
+awk -v a="$(echo "$v1" | rate)" -v b="$(echo "$f1" | rate)" -v c="$(echo "$v4" | rate)" -v d="$(echo "$f4" | rate)" \
+    'BEGIN { if (b > 0 && d > 0) printf "latchkeyd / bare socket: 1 thread %.0f%%, 4 threads %.0f%%\n", 100 * a / b, 100 * c / d }'
 echo "latchkeyd: refusals through the socket (no Argon2id): unknown SecretId, malformed SecretId"
 printf '%s\n' "$SK" | "$B/tests/daemon/lkd_driver" bench "$W/lkd.sock" "$SID3" 4 "$SECS"
 printf '%s\n' "$SK" | "$B/tests/daemon/lkd_driver" bench "$W/lkd.sock" "AKIDnot-a-secret-id" 4 "$SECS"

@@ -35,6 +35,16 @@
  *                                        p50, p99; with SATURATE_SID, two more
  *                                        threads keep the Argon2id pool busy
  *                                        with wrong secrets for it meanwhile
+ *   lkd_driver floor T SECONDS           the bare transport, for scale: T
+ *                                        threads each send a verify-sized
+ *                                        frame to a thread of a forked
+ *                                        process that echoes an answer-sized
+ *                                        one (blocking recv, send), waiting
+ *                                        as the client library does (poll,
+ *                                        recv); prints rate, p50, p99. No
+ *                                        service can answer faster through a
+ *                                        UNIX socket with one request in
+ *                                        flight per thread
  *
  * Secrets come from stdin (first line), never from the command line.
  */
@@ -48,6 +58,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -505,6 +516,121 @@ static int cmd_bench(const char *path, const char *sid, int t, double seconds, c
     return 0;
 }
 
+/* Sizes of a warm SecretId verify and its answer on the wire, near enough. */
+#define FLOOR_REQ 112
+#define FLOOR_ANS 64
+
+struct floor_client {
+    int fd;
+    atomic_bool *stop;
+    int64_t *lat;
+    size_t nlat, caplat;
+};
+
+static void *floor_client_main(void *arg)
+{
+    struct floor_client *f = arg;
+    uint8_t req[FLOOR_REQ] = {0}, ans[FLOOR_ANS];
+    while (!atomic_load(f->stop)) {
+        int64_t t0 = now_ns();
+        if (send(f->fd, req, sizeof req, MSG_NOSIGNAL) != (ssize_t)sizeof req)
+            return NULL;
+        size_t got = 0;
+        while (got < sizeof ans) {
+            struct pollfd pfd = {.fd = f->fd, .events = POLLIN};
+            if (poll(&pfd, 1, 5000) <= 0)
+                return NULL;
+            ssize_t r = recv(f->fd, ans + got, sizeof ans - got, MSG_DONTWAIT);
+            if (r <= 0)
+                return NULL;
+            got += (size_t)r;
+        }
+        int64_t t1 = now_ns();
+        if (f->nlat == f->caplat) {
+            f->caplat = f->caplat ? f->caplat * 2 : 65536;
+            f->lat = realloc(f->lat, f->caplat * sizeof *f->lat);
+        }
+        f->lat[f->nlat++] = t1 - t0;
+    }
+    return NULL;
+}
+
+static void *floor_echo_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    uint8_t buf[FLOOR_REQ], ans[FLOOR_ANS] = {0};
+    for (;;) {
+        size_t got = 0;
+        while (got < sizeof buf) {
+            ssize_t r = recv(fd, buf + got, sizeof buf - got, 0);
+            if (r <= 0)
+                return NULL;
+            got += (size_t)r;
+        }
+        if (send(fd, ans, sizeof ans, MSG_NOSIGNAL) != (ssize_t)sizeof ans)
+            return NULL;
+    }
+}
+
+static int cmd_floor(int t, double seconds)
+{
+    if (t < 1 || t > 64)
+        return 2;
+    int cfd[64], sfd[64];
+    for (int i = 0; i < t; i++) {
+        int sv[2];
+        if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
+            return 2;
+        cfd[i] = sv[0];
+        sfd[i] = sv[1];
+    }
+    pid_t pid = fork();
+    if (pid < 0)
+        return 2;
+    if (pid == 0) {
+        pthread_t th[64];
+        for (int i = 0; i < t; i++)
+            close(cfd[i]);
+        for (int i = 0; i < t; i++)
+            pthread_create(&th[i], NULL, floor_echo_main, (void *)(intptr_t)sfd[i]);
+        for (int i = 0; i < t; i++)
+            pthread_join(th[i], NULL);
+        _exit(0);
+    }
+    for (int i = 0; i < t; i++)
+        close(sfd[i]);
+    atomic_bool stop = false;
+    struct floor_client f[64];
+    pthread_t th[64];
+    for (int i = 0; i < t; i++) {
+        f[i] = (struct floor_client){.fd = cfd[i], .stop = &stop};
+        pthread_create(&th[i], NULL, floor_client_main, &f[i]);
+    }
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&ts, NULL);
+    atomic_store(&stop, true);
+    size_t n = 0;
+    for (int i = 0; i < t; i++) {
+        pthread_join(th[i], NULL);
+        n += f[i].nlat;
+        close(cfd[i]); /* the echo thread sees the end and exits */
+    }
+    waitpid(pid, NULL, 0);
+    int64_t *all = malloc((n ? n : 1) * sizeof *all);
+    size_t o = 0;
+    for (int i = 0; i < t; i++) {
+        if (f[i].nlat)
+            memcpy(all + o, f[i].lat, f[i].nlat * sizeof *all);
+        o += f[i].nlat;
+        free(f[i].lat);
+    }
+    qsort(all, n, sizeof *all, cmp64);
+    printf("threads %d: %.0f round trips/s, p50 %.1f us, p99 %.1f us\n", t, (double)n / seconds,
+           n ? (double)all[n / 2] / 1000 : 0, n ? (double)all[n * 99 / 100] / 1000 : 0);
+    free(all);
+    return 0;
+}
+
 static int cmd_survive(const char *path, const char *sid, double seconds)
 {
     char secret[128];
@@ -560,8 +686,10 @@ int main(int argc, char **argv)
         return cmd_hostile(argv[2], atoi(argv[3]), argc > 4 ? argv[4] : NULL);
     if (argc >= 6 && strcmp(argv[1], "flood") == 0)
         return cmd_flood(argv[2], argv[3], atoi(argv[4]), atol(argv[5]));
+    if (argc >= 4 && strcmp(argv[1], "floor") == 0)
+        return cmd_floor(atoi(argv[2]), atof(argv[3]));
     if (argc >= 6 && strcmp(argv[1], "bench") == 0)
         return cmd_bench(argv[2], argv[3], atoi(argv[4]), atof(argv[5]), argc > 6 ? argv[6] : NULL);
-    fprintf(stderr, "usage: lkd_driver conns|hostile|flood|bench ... (see the source)\n");
+    fprintf(stderr, "usage: lkd_driver conns|hostile|flood|bench|floor ... (see the source)\n");
     return 2;
 }
