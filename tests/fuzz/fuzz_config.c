@@ -61,7 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     FUZZ_CHECK(cfg != NULL && cfg->backend != NULL && cfg->store_path != NULL);
-    FUZZ_CHECK(strcmp(cfg->backend, "lmdb") == 0 || strcmp(cfg->backend, "flatfile") == 0);
+    FUZZ_CHECK(strcmp(cfg->backend, "lmdb") == 0 || strcmp(cfg->backend, "flatfile") == 0 ||
+               strcmp(cfg->backend, "postgresql") == 0);
     FUZZ_CHECK(cfg->store_path[0] == '/');
     FUZZ_CHECK(cfg->map_size >= 1024 * 1024 && cfg->map_size % (1024 * 1024) == 0);
     FUZZ_CHECK(cfg->keys_per_user >= 1 && cfg->keys_per_user <= 100);
