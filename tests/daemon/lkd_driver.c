@@ -359,6 +359,65 @@ static int cmd_hostile(const char *path, int timeout_ms, const char *sid)
 
 /* ------------------------------------------------------------ flood and bench */
 
+/* Round-trip times of one thread, in ns. */
+struct lat_log {
+    int64_t *v;
+    size_t n, cap;
+    bool full; /* out of memory: the rate still counts, the percentiles do not */
+};
+
+static void lat_push(struct lat_log *l, int64_t ns)
+{
+    if (l->n == l->cap && !l->full) {
+        size_t cap = l->cap ? l->cap * 2 : 65536;
+        int64_t *v = realloc(l->v, cap * sizeof *v);
+        if (v == NULL)
+            l->full = true;
+        else
+            l->v = v, l->cap = cap;
+    }
+    if (l->n < l->cap)
+        l->v[l->n++] = ns;
+}
+
+static int cmp64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* Print "RATE UNIT/s" and then "p50 .. us, p99 .. us" over every log
+ * (freed), for count round trips in seconds. */
+static void print_rate(struct lat_log *const *logs, int t, size_t count, double seconds, const char *unit,
+                       const char *extra)
+{
+    size_t n = 0, o = 0;
+    for (int i = 0; i < t; i++)
+        n += logs[i]->n;
+    int64_t *all = malloc((n ? n : 1) * sizeof *all);
+    for (int i = 0; i < t; i++) {
+        if (all != NULL && logs[i]->n)
+            memcpy(all + o, logs[i]->v, logs[i]->n * sizeof *all);
+        o += logs[i]->n;
+        free(logs[i]->v);
+        *logs[i] = (struct lat_log){0};
+    }
+    printf("threads %d: %.0f %s/s%s", t, (double)count / seconds, unit, extra);
+    if (all != NULL && n > 0) {
+        qsort(all, n, sizeof *all, cmp64);
+        printf(", p50 %.1f us, p99 %.1f us", (double)all[n / 2] / 1000, (double)all[n * 99 / 100] / 1000);
+    } else {
+        printf(", no latencies recorded");
+    }
+    free(all);
+}
+
+static void sleep_s(double seconds)
+{
+    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
+    nanosleep(&ts, NULL);
+}
+
 struct worker {
     lk_ctx *ctx;
     const char *sid;
@@ -368,8 +427,9 @@ struct worker {
     double seconds;
     atomic_bool *stop;
     long counts[LK_STATUS_COUNT_];
-    int64_t *lat;
-    size_t nlat, caplat;
+    bool timed; /* records its latencies in lat */
+    long done;
+    struct lat_log lat;
 };
 
 static void *flood_main(void *arg)
@@ -397,13 +457,9 @@ static void *bench_main(void *arg)
         int64_t t1 = now_ns();
         if ((int)st >= 0 && st < LK_STATUS_COUNT_)
             w->counts[st]++;
-        if (w->lat != NULL) {
-            if (w->nlat == w->caplat) {
-                w->caplat = w->caplat ? w->caplat * 2 : 65536;
-                w->lat = realloc(w->lat, w->caplat * sizeof *w->lat);
-            }
-            w->lat[w->nlat++] = t1 - t0;
-        }
+        w->done++;
+        if (w->timed)
+            lat_push(&w->lat, t1 - t0);
     }
     return NULL;
 }
@@ -416,12 +472,6 @@ static int read_line(char *buf, size_t n)
         return -1;
     buf[strcspn(buf, "\r\n")] = '\0';
     return 0;
-}
-
-static int cmp64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
 }
 
 static int cmd_flood(const char *path, const char *sid, int t, long n)
@@ -458,6 +508,10 @@ static int cmd_bench(const char *path, const char *sid, int t, double seconds, c
     char secret[128], wrong[128] = "";
     lk_ctx *ctx;
     atomic_bool stop = false;
+    if (t < 1 || t > 64) {
+        fprintf(stderr, "bench: 1 to 64 threads, not %d\n", t);
+        return 2;
+    }
     if (read_line(secret, sizeof secret) != 0 || (saturate_sid && read_line(wrong, sizeof wrong) != 0) ||
         lk_connect(path, &ctx) != LK_OK) {
         fprintf(stderr, "bench: %s\n", lk_errmsg(NULL));
@@ -476,40 +530,32 @@ static int cmd_bench(const char *path, const char *sid, int t, double seconds, c
         bool sat = i >= t;
         w[i] = (struct worker){.ctx = ctx, .sid = sat ? saturate_sid : sid, .secret = sat ? wrong : secret,
                                .len = strlen(sat ? wrong : secret), .stop = &stop};
-        if (!sat)
-            w[i].lat = malloc(sizeof(int64_t)), w[i].caplat = 1;
+        w[i].timed = !sat;
         pthread_create(&th[i], NULL, bench_main, &w[i]);
     }
-    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    nanosleep(&ts, NULL);
+    sleep_s(seconds);
     atomic_store(&stop, true);
     size_t n = 0;
     long ok = 0, sat_busy = 0, sat_bad = 0;
+    struct lat_log *logs[64];
     for (int i = 0; i < t + nsat; i++) {
         pthread_join(th[i], NULL);
         if (i < t) {
-            n += w[i].nlat;
+            n += (size_t)w[i].done;
             ok += w[i].counts[LK_OK];
+            logs[i] = &w[i].lat;
         } else {
             sat_busy += w[i].counts[LK_ERR_BUSY];
             sat_bad += w[i].counts[LK_DENY_BAD_SECRET];
         }
     }
-    int64_t *all = malloc((n ? n : 1) * sizeof *all);
-    size_t o = 0;
-    for (int i = 0; i < t; i++) {
-        memcpy(all + o, w[i].lat, w[i].nlat * sizeof *all);
-        o += w[i].nlat;
-        free(w[i].lat);
-    }
-    qsort(all, n, sizeof *all, cmp64);
-    printf("threads %d: %.0f verifies/s (%s %ld of %zu), p50 %.1f us, p99 %.1f us", t, (double)n / seconds,
-           first == LK_OK ? "allowed" : lk_status_code(first), first == LK_OK ? ok : (long)n - ok, n,
-           n ? (double)all[n / 2] / 1000 : 0, n ? (double)all[n * 99 / 100] / 1000 : 0);
+    char what[96];
+    snprintf(what, sizeof what, " (%s %ld of %zu)", first == LK_OK ? "allowed" : lk_status_code(first),
+             first == LK_OK ? ok : (long)n - ok, n);
+    print_rate(logs, t, n, seconds, "verifies", what);
     if (saturate_sid)
         printf("; meanwhile wrong secrets: %ld Argon2id-refused, %ld busy", sat_bad, sat_busy);
     printf("\n");
-    free(all);
     free(w);
     free(th);
     lk_close(ctx);
@@ -523,8 +569,8 @@ static int cmd_bench(const char *path, const char *sid, int t, double seconds, c
 struct floor_client {
     int fd;
     atomic_bool *stop;
-    int64_t *lat;
-    size_t nlat, caplat;
+    size_t done;
+    struct lat_log lat;
 };
 
 static void *floor_client_main(void *arg)
@@ -545,12 +591,8 @@ static void *floor_client_main(void *arg)
                 return NULL;
             got += (size_t)r;
         }
-        int64_t t1 = now_ns();
-        if (f->nlat == f->caplat) {
-            f->caplat = f->caplat ? f->caplat * 2 : 65536;
-            f->lat = realloc(f->lat, f->caplat * sizeof *f->lat);
-        }
-        f->lat[f->nlat++] = t1 - t0;
+        f->done++;
+        lat_push(&f->lat, now_ns() - t0);
     }
     return NULL;
 }
@@ -574,8 +616,10 @@ static void *floor_echo_main(void *arg)
 
 static int cmd_floor(int t, double seconds)
 {
-    if (t < 1 || t > 64)
+    if (t < 1 || t > 64) {
+        fprintf(stderr, "floor: 1 to 64 threads, not %d\n", t);
         return 2;
+    }
     int cfd[64], sfd[64];
     for (int i = 0; i < t; i++) {
         int sv[2];
@@ -606,28 +650,19 @@ static int cmd_floor(int t, double seconds)
         f[i] = (struct floor_client){.fd = cfd[i], .stop = &stop};
         pthread_create(&th[i], NULL, floor_client_main, &f[i]);
     }
-    struct timespec ts = {(time_t)seconds, (long)((seconds - (double)(time_t)seconds) * 1e9)};
-    nanosleep(&ts, NULL);
+    sleep_s(seconds);
     atomic_store(&stop, true);
     size_t n = 0;
+    struct lat_log *logs[64];
     for (int i = 0; i < t; i++) {
         pthread_join(th[i], NULL);
-        n += f[i].nlat;
+        n += f[i].done;
+        logs[i] = &f[i].lat;
         close(cfd[i]); /* the echo thread sees the end and exits */
     }
     waitpid(pid, NULL, 0);
-    int64_t *all = malloc((n ? n : 1) * sizeof *all);
-    size_t o = 0;
-    for (int i = 0; i < t; i++) {
-        if (f[i].nlat)
-            memcpy(all + o, f[i].lat, f[i].nlat * sizeof *all);
-        o += f[i].nlat;
-        free(f[i].lat);
-    }
-    qsort(all, n, sizeof *all, cmp64);
-    printf("threads %d: %.0f round trips/s, p50 %.1f us, p99 %.1f us\n", t, (double)n / seconds,
-           n ? (double)all[n / 2] / 1000 : 0, n ? (double)all[n * 99 / 100] / 1000 : 0);
-    free(all);
+    print_rate(logs, t, n, seconds, "round trips", "");
+    printf("\n");
     return 0;
 }
 
