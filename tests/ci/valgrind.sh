@@ -49,13 +49,14 @@ fi
 # One script per core at a time (valgrind runs a program on one core): the
 # slowest scripts start first, so the others fill in around them.
 JOBS=${VALGRIND_JOBS:-$(nproc)}
+SLOWEST="tests/e2e/secrets.sh tests/e2e/keylife.sh tests/e2e/limits.sh"
 slow_first() {
     local t
-    for t in tests/e2e/secrets.sh tests/e2e/keylife.sh tests/e2e/limits.sh; do
+    for t in $SLOWEST; do
         case " $(echo $tests) " in *" $t "*) echo "$t" ;; esac
     done
     for t in $tests; do
-        case " tests/e2e/secrets.sh tests/e2e/keylife.sh tests/e2e/limits.sh " in *" $t "*) ;; *) echo "$t" ;; esac
+        case " $SLOWEST " in *" $t "*) ;; *) echo "$t" ;; esac
     done
 }
 
