@@ -291,6 +291,22 @@ static int id_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl)
     return 0;
 }
 
+/* The ids of uin's access keys and API keys, from their two indexes. */
+static lk_status scan_user_keys(lk_txn *txn, uint64_t uin, id_list *aks, id_list *apis)
+{
+    char prefix_k[LK_KEYBUF], prefix_a[LK_KEYBUF];
+    lk_key_ak_index(prefix_k, uin, "");
+    lk_key_api_index(prefix_a, uin, "");
+    *aks = (id_list){.skip = strlen(prefix_k)};
+    *apis = (id_list){.skip = strlen(prefix_a)};
+    lk_status st = lk_txn_scan(txn, prefix_k, id_cb, aks);
+    if (st == LK_OK)
+        st = lk_txn_scan(txn, prefix_a, id_cb, apis);
+    if (st == LK_OK && (aks->oom || apis->oom))
+        st = lk_seterr(LK_ERR_NOMEM, "out of memory");
+    return st;
+}
+
 lk_status lk_user_delete(lk_ctx *ctx, uint64_t uin, int force)
 {
     LK_LOCAL_ONLY(ctx);
@@ -298,7 +314,7 @@ lk_status lk_user_delete(lk_ctx *ctx, uint64_t uin, int force)
     lk_user u;
     user_list members = {0};
     id_list aks = {0}, apis = {0};
-    char key[LK_KEYBUF], prefix_k[LK_KEYBUF], prefix_a[LK_KEYBUF];
+    char key[LK_KEYBUF];
 
     if (!lk_uin_ok(uin))
         return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range", uin);
@@ -316,16 +332,8 @@ lk_status lk_user_delete(lk_ctx *ctx, uint64_t uin, int force)
             goto out;
         }
     }
-    lk_key_ak_index(prefix_k, uin, "");
-    lk_key_api_index(prefix_a, uin, "");
-    aks.skip = strlen(prefix_k);
-    apis.skip = strlen(prefix_a);
-    if ((st = lk_txn_scan(&txn, prefix_k, id_cb, &aks)) != LK_OK || (st = lk_txn_scan(&txn, prefix_a, id_cb, &apis)) != LK_OK)
+    if ((st = scan_user_keys(&txn, uin, &aks, &apis)) != LK_OK)
         goto out;
-    if (aks.oom || apis.oom) {
-        st = lk_seterr(LK_ERR_NOMEM, "out of memory");
-        goto out;
-    }
     if ((aks.n || apis.n) && !force) {
         st = lk_seterr(LK_ERR_USER_HAS_KEYS,
                        "user %" PRIu64 " still has %zu access key(s) and %zu API key(s); delete them or use force", uin,
@@ -406,14 +414,9 @@ static bool append_ids(id_list *dst, const id_list *src)
 /* Disable every key under one user's two indexes, inside txn; their ids go to done. */
 static lk_status revoke_one(lk_txn *txn, uint64_t uin, size_t *disabled, id_list *done)
 {
-    char prefix_k[LK_KEYBUF], prefix_a[LK_KEYBUF];
-    lk_key_ak_index(prefix_k, uin, "");
-    lk_key_api_index(prefix_a, uin, "");
-    id_list k = {.skip = strlen(prefix_k)}, a = {.skip = strlen(prefix_a)};
-    lk_status st = lk_txn_scan(txn, prefix_k, id_cb, &k);
-    if (st == LK_OK)
-        st = lk_txn_scan(txn, prefix_a, id_cb, &a);
-    if (st == LK_OK && (k.oom || a.oom || !append_ids(done, &k) || !append_ids(done, &a)))
+    id_list k, a;
+    lk_status st = scan_user_keys(txn, uin, &k, &a);
+    if (st == LK_OK && (!append_ids(done, &k) || !append_ids(done, &a)))
         st = lk_seterr(LK_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < k.n + a.n && st == LK_OK; i++) {
         bool changed;
