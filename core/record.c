@@ -105,23 +105,16 @@ void lk_rec_add_escaped(lk_rec *r, const char *name, size_t nlen, const char *va
     r->buf[r->len] = '\0';
 }
 
-void lk_rec_add_u64(lk_rec *r, const char *name, uint64_t v)
-{
-    char num[24];
-    snprintf(num, sizeof num, "%llu", (unsigned long long)v);
-    lk_rec_add(r, name, num);
-}
-
-size_t lk_fmt_i64(char buf[LK_I64_STRLEN], int64_t v)
+/* Decimal digits of u after an optional '-', without stdio: a flush writes
+ * thousands of numbers. buf holds LK_I64_STRLEN (20 digits or '-' and 19). */
+static size_t fmt_dec(char buf[LK_I64_STRLEN], bool minus, uint64_t u)
 {
     char tmp[LK_I64_STRLEN];
-    /* the magnitude as unsigned: INT64_MIN has no positive int64 */
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
     size_t n = 0, l = 0;
     do
         tmp[n++] = (char)('0' + u % 10);
     while ((u /= 10) != 0);
-    if (v < 0)
+    if (minus)
         buf[l++] = '-';
     while (n > 0)
         buf[l++] = tmp[--n];
@@ -129,10 +122,23 @@ size_t lk_fmt_i64(char buf[LK_I64_STRLEN], int64_t v)
     return l;
 }
 
+void lk_rec_add_u64(lk_rec *r, const char *name, uint64_t v)
+{
+    char num[LK_I64_STRLEN];
+    fmt_dec(num, false, v);
+    lk_rec_add(r, name, num);
+}
+
+size_t lk_fmt_i64(char buf[LK_I64_STRLEN], int64_t v)
+{
+    /* the magnitude as unsigned: INT64_MIN has no positive int64 */
+    return fmt_dec(buf, v < 0, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v);
+}
+
 void lk_rec_add_i64(lk_rec *r, const char *name, int64_t v)
 {
     char num[LK_I64_STRLEN];
-    lk_fmt_i64(num, v); /* a flush writes thousands: no stdio */
+    lk_fmt_i64(num, v);
     lk_rec_add(r, name, num);
 }
 
