@@ -9,5 +9,6 @@ B=${LK_BUILDDIR:-$S}
 . "$S/tests/pg/lib.sh"
 pg_start
 SCALE=$(pg_new_db lk_scale)
+FLUSH=$(pg_new_db lk_flush)
 mkdir "$PG_DIR/work"
-"$B/bench/latchkey-bench-pg" --conninfo "$PG_CONNINFO" --scale-conninfo "$SCALE" --dir "$PG_DIR/work" ${BENCH_PG_ARGS:-}
+"$B/bench/latchkey-bench-pg" --conninfo "$PG_CONNINFO" --scale-conninfo "$SCALE" --flush-conninfo "$FLUSH" --dir "$PG_DIR/work" ${BENCH_PG_ARGS:-}
