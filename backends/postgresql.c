@@ -43,6 +43,16 @@
  * Values returned by get/scan point into PGresults that the txn keeps until
  * it ends.
  *
+ * Round trips: a write txn does not send each put. Puts wait in the txn
+ * (one per key: a second put of a key replaces the first) and go as one
+ * INSERT ... SELECT FROM unnest(keys, values) per PG_PUT_BATCH rows, before
+ * a delete or a scan (which must see them) and at commit; a get answers
+ * from them first. The core's prefetch hint (the access-record flush:
+ * two reads per key) becomes one SELECT ... WHERE key = ANY(keys), and a
+ * txn's notifications one SELECT pg_notify(...) FROM unnest(payloads). A
+ * flush of 1000 keys' records is then a handful of round trips, not 3000.
+ * A put's failure is reported by the call that sent it, and fails the txn.
+ *
  * fork(): a child must not talk on its parent's sockets (a Terminate would
  * end the parent's sessions). Closing an inherited handle only closes the
  * child's copies of the idle sockets and leaks the PGconn objects.
@@ -74,6 +84,10 @@
 #define PG_NOTIFY_CHUNK 7900             /* a payload stays under the server's 8000 bytes */
 #define PG_NOTIFY_MAX (256 * 1024)       /* keys listed per txn; more: one "*" (drop all) */
 #define PG_STRIPES 64                    /* cache stripes, each with its mutex and LRU list */
+#define PG_PUT_BATCH 1000                /* rows per INSERT of a write txn's waiting puts */
+#define PG_PUT_BATCH_BYTES (8u << 20)    /* ...or this many key and value bytes */
+#define PG_OID_BYTEA 17                  /* element types of the binary arrays sent */
+#define PG_OID_TEXT 25
 /* Reconnect backoff (query pool and listener): 50 ms doubling to 2 s. */
 #define PG_BACKOFF_MIN_MS 50
 #define PG_BACKOFF_MAX_MS 2000
@@ -150,6 +164,18 @@ typedef struct pg_txn {
     char *chg;               /* write txn: changed keys, each followed by '\n' */
     size_t chglen, chgcap;
     bool chg_all;            /* write txn: too many, or unprintable: notify "*" */
+    /* Write txn: puts not sent yet (one per key; blocks of key then value,
+     * kept until the txn ends once a get has returned one), and their
+     * index by key hash (open addressing, entries + 1, 0 empty). */
+    struct pend { char *kv; size_t klen, vlen; } *pend;
+    size_t npend, cappend, pend_bytes;
+    uint32_t *pend_ix;
+    size_t pend_ixcap;
+    /* Write txn: prefetched keys, sorted. Values point into kept PGresults,
+     * keys into kept blocks. A put makes its key's entry unknown (the
+     * server or the waiting puts answer); a delete makes it absent. */
+    struct pre { const char *k; size_t klen; const char *v; size_t vlen; enum { PRE_ABSENT, PRE_VALUE, PRE_UNKNOWN } state; } *pre;
+    size_t npre;
 } pg_txn;
 
 /* ------------------------------------------------------------ messages */
@@ -1027,6 +1053,11 @@ static lk_status pg_begin(void *handle, int write, void **txn)
 
 static void txn_free(pg_txn *t)
 {
+    for (size_t i = 0; i < t->npend; i++)
+        free(t->pend[i].kv);
+    free(t->pend);
+    free(t->pend_ix);
+    free(t->pre);
     for (size_t i = 0; i < t->nkept; i++)
         if (t->kept[i].result)
             PQclear(t->kept[i].p);
@@ -1056,6 +1087,264 @@ static lk_status fail(pg_txn *t, PGresult *r, const char *what)
     return st;
 }
 
+/* ------------------------------------------------------------ batched statements */
+
+/* A parameter in PostgreSQL's binary array format (array_recv): one
+ * dimension, no NULLs, elements of one type. Built with arr_begin, then
+ * arr_elem per element; each returns false when out of memory or past
+ * what a parameter can carry (2 GiB). */
+typedef struct pg_array {
+    char *p;
+    size_t len, cap;
+} pg_array;
+
+static bool arr_put(pg_array *a, const void *p, size_t n)
+{
+    if (a->len + n > a->cap) {
+        size_t cap = a->cap ? a->cap : 256;
+        while (cap < a->len + n)
+            cap *= 2;
+        char *q = realloc(a->p, cap);
+        if (q == NULL)
+            return false;
+        a->p = q;
+        a->cap = cap;
+    }
+    memcpy(a->p + a->len, p, n);
+    a->len += n;
+    return true;
+}
+
+static bool arr_u32(pg_array *a, uint32_t v)
+{
+    unsigned char b[4] = {(unsigned char)(v >> 24), (unsigned char)(v >> 16), (unsigned char)(v >> 8),
+                          (unsigned char)v};
+    return arr_put(a, b, 4);
+}
+
+/* The header for n elements of type oid; elements follow with arr_elem. */
+static bool arr_begin(pg_array *a, uint32_t oid, size_t n)
+{
+    a->len = 0;
+    return n <= INT32_MAX && arr_u32(a, 1) && arr_u32(a, 0) && arr_u32(a, oid) && arr_u32(a, (uint32_t)n) &&
+           arr_u32(a, 1);
+}
+
+static bool arr_elem(pg_array *a, const void *p, size_t n)
+{
+    return n <= INT32_MAX && arr_u32(a, (uint32_t)n) && arr_put(a, p, n) && a->len <= INT32_MAX;
+}
+
+static uint64_t key_hash(const char *k, size_t n)
+{
+    uint64_t h = 1469598103934665603u; /* FNV-1a */
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)k[i]) * 1099511628211u;
+    return h;
+}
+
+/* The slot of key in the pending index: its entry, or the empty one where
+ * it would go. */
+static uint32_t *pend_slot(pg_txn *t, const char *key, size_t klen)
+{
+    size_t mask = t->pend_ixcap - 1;
+    for (size_t i = (size_t)key_hash(key, klen) & mask;; i = (i + 1) & mask) {
+        uint32_t e = t->pend_ix[i];
+        if (e == 0)
+            return &t->pend_ix[i];
+        const struct pend *p = &t->pend[e - 1];
+        if (p->klen == klen && memcmp(p->kv, key, klen) == 0)
+            return &t->pend_ix[i];
+    }
+}
+
+/* Room for one more pending put (index at most half full). */
+static bool pend_grow(pg_txn *t)
+{
+    if (t->npend == t->cappend) {
+        size_t cap = t->cappend ? t->cappend * 2 : 64;
+        struct pend *n = realloc(t->pend, cap * sizeof *n);
+        if (n == NULL)
+            return false;
+        t->pend = n;
+        t->cappend = cap;
+    }
+    if (2 * (t->npend + 1) > t->pend_ixcap) {
+        size_t cap = t->pend_ixcap ? t->pend_ixcap * 2 : 128;
+        uint32_t *ix = calloc(cap, sizeof *ix);
+        if (ix == NULL || t->npend >= UINT32_MAX)
+            return free(ix), false;
+        free(t->pend_ix);
+        t->pend_ix = ix;
+        t->pend_ixcap = cap;
+        for (size_t i = 0; i < t->npend; i++)
+            *pend_slot(t, t->pend[i].kv, t->pend[i].klen) = (uint32_t)(i + 1);
+    }
+    return true;
+}
+
+static const struct pend *pend_find(pg_txn *t, const char *key, size_t klen)
+{
+    if (t->npend == 0)
+        return NULL;
+    uint32_t e = *pend_slot(t, key, klen);
+    return e ? &t->pend[e - 1] : NULL;
+}
+
+static lk_status fail(pg_txn *t, PGresult *r, const char *what);
+static lk_status keep_item(pg_txn *t, void *p, bool result);
+static lk_status keep(pg_txn *t, PGresult *r);
+
+/* Send every waiting put: one INSERT per batch of rows. */
+static lk_status send_pending(pg_txn *t)
+{
+    static const char sql[] = "INSERT INTO latchkey_kv (key, value) SELECT k, v FROM unnest($1::bytea[], $2::bytea[]) "
+                              "AS u(k, v) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
+    static const int binary[2] = {1, 1};
+    lk_status st = LK_OK;
+    pg_array ka = {0}, va = {0};
+    size_t i = 0;
+    while (i < t->npend && st == LK_OK) {
+        size_t n = 0, bytes = 0;
+        while (i + n < t->npend && n < PG_PUT_BATCH &&
+               (n == 0 || bytes + t->pend[i + n].klen + t->pend[i + n].vlen <= PG_PUT_BATCH_BYTES))
+            bytes += t->pend[i + n].klen + t->pend[i + n].vlen, n++;
+        bool ok = arr_begin(&ka, PG_OID_BYTEA, n) && arr_begin(&va, PG_OID_BYTEA, n);
+        for (size_t j = i; j < i + n && ok; j++)
+            ok = arr_elem(&ka, t->pend[j].kv, t->pend[j].klen) &&
+                 arr_elem(&va, t->pend[j].kv + t->pend[j].klen, t->pend[j].vlen);
+        if (!ok) {
+            st = lk_seterr(LK_ERR_NOMEM, "out of memory writing %zu records", n);
+            t->failed = true; /* the txn lost writes: it must not commit */
+            break;
+        }
+        const char *v[2] = {ka.p, va.p};
+        int l[2] = {(int)ka.len, (int)va.len};
+        PGresult *r = PQexecParams(t->c, sql, 2, NULL, v, l, binary, 1);
+        if (!ok_result(r))
+            st = fail(t, r, "writing");
+        else
+            PQclear(r);
+        i += n;
+    }
+    free(ka.p);
+    free(va.p);
+    /* Sent (or the txn failed): the values a get returned stay valid. */
+    for (size_t j = 0; j < t->npend; j++)
+        if (keep_item(t, t->pend[j].kv, false) != LK_OK && st == LK_OK)
+            st = LK_ERR_NOMEM; /* keep_item freed it and said so */
+    t->npend = 0;
+    t->pend_bytes = 0;
+    if (t->pend_ixcap)
+        memset(t->pend_ix, 0, t->pend_ixcap * sizeof *t->pend_ix);
+    return st;
+}
+
+static int pre_cmp(const void *a, const void *b)
+{
+    const struct pre *x = a, *y = b;
+    int c = memcmp(x->k, y->k, x->klen < y->klen ? x->klen : y->klen);
+    return c ? c : (x->klen > y->klen) - (x->klen < y->klen);
+}
+
+static const struct pre *pre_find(const pg_txn *t, const char *key, size_t klen)
+{
+    if (t->npre == 0)
+        return NULL;
+    struct pre want = {.k = key, .klen = klen};
+    return bsearch(&want, t->pre, t->npre, sizeof *t->pre, pre_cmp);
+}
+
+/* This txn deleted (absent) or put (unknown) key: what was prefetched no
+ * longer answers for it. */
+static void pre_change(pg_txn *t, const char *key, size_t klen, int state)
+{
+    struct pre *p = (struct pre *)pre_find(t, key, klen);
+    if (p != NULL)
+        p->v = NULL, p->vlen = 0, p->state = state;
+}
+
+static lk_status pg_prefetch(void *txn, const char *const *keys, const size_t *klens, size_t n)
+{
+    static const char sql[] = "SELECT key, value FROM latchkey_kv WHERE key = ANY($1::bytea[])";
+    static const int binary[1] = {1};
+    pg_txn *t = txn;
+    if (!t->write || t->failed || n == 0)
+        return LK_OK; /* read txns have the record cache */
+    /* The new entries, keys copied into one kept block, unknown until the
+     * server answered for them; sorted, a key asked for twice kept once. */
+    size_t bytes = 0, m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (klens[i] > 0 && klens[i] <= PG_MAX_KEY)
+            bytes += klens[i];
+    char *block = malloc(bytes ? bytes : 1);
+    struct pre *pre = malloc((n + t->npre) * sizeof *pre);
+    if (block == NULL || pre == NULL || keep_item(t, block, false) != LK_OK) {
+        if (pre == NULL)
+            free(block); /* else keep_item freed it */
+        free(pre);
+        return LK_OK; /* only a hint */
+    }
+    for (size_t i = 0, o = 0; i < n; i++) {
+        if (klens[i] == 0 || klens[i] > PG_MAX_KEY)
+            continue; /* get answers those without the server */
+        memcpy(block + o, keys[i], klens[i]);
+        pre[m++] = (struct pre){block + o, klens[i], NULL, 0, PRE_UNKNOWN};
+        o += klens[i];
+    }
+    qsort(pre, m, sizeof *pre, pre_cmp);
+    size_t u = 0;
+    for (size_t i = 0; i < m; i++)
+        if (u == 0 || pre_cmp(&pre[u - 1], &pre[i]) != 0)
+            pre[u++] = pre[i];
+    m = u;
+    /* Ask the server, a batch of keys per statement. */
+    pg_array ka = {0};
+    lk_status st = LK_OK;
+    for (size_t i = 0, b; i < m; i += b) {
+        b = m - i < 5000 ? m - i : 5000;
+        bool ok = arr_begin(&ka, PG_OID_BYTEA, b);
+        for (size_t j = i; j < i + b && ok; j++)
+            ok = arr_elem(&ka, pre[j].k, pre[j].klen);
+        if (!ok)
+            break; /* the rest stay unknown: only a hint */
+        const char *v[1] = {ka.p};
+        int l[1] = {(int)ka.len};
+        PGresult *r = PQexecParams(t->c, sql, 1, NULL, v, l, binary, 1);
+        if (!ok_result(r)) {
+            st = fail(t, r, "reading");
+            break;
+        }
+        if ((st = keep(t, r)) != LK_OK)
+            break;
+        /* The statement saw this txn's state but not its waiting puts:
+         * those keys stay unknown (their puts answer, then the server). */
+        for (size_t j = i; j < i + b; j++)
+            if (pend_find(t, pre[j].k, pre[j].klen) == NULL)
+                pre[j].state = PRE_ABSENT;
+        for (int row = 0; row < PQntuples(r); row++) {
+            struct pre want = {.k = PQgetvalue(r, row, 0), .klen = (size_t)PQgetlength(r, row, 0)};
+            struct pre *e = bsearch(&want, pre + i, b, sizeof *pre, pre_cmp);
+            if (e != NULL && e->state == PRE_ABSENT)
+                e->v = PQgetvalue(r, row, 1), e->vlen = (size_t)PQgetlength(r, row, 1), e->state = PRE_VALUE;
+        }
+    }
+    free(ka.p);
+    if (st != LK_OK) {
+        free(pre);
+        return st;
+    }
+    /* The old entries of keys not asked again stay. */
+    for (size_t j = 0; j < t->npre; j++)
+        if (bsearch(&t->pre[j], pre, u, sizeof *pre, pre_cmp) == NULL)
+            pre[m++] = t->pre[j];
+    qsort(pre, m, sizeof *pre, pre_cmp);
+    free(t->pre);
+    t->pre = pre;
+    t->npre = m;
+    return LK_OK;
+}
+
 static void pg_abort(void *txn);
 
 static lk_status pg_commit(void *txn)
@@ -1071,7 +1360,9 @@ static lk_status pg_commit(void *txn)
         txn_free(t);
         return LK_OK;
     }
-    lk_status st = t->write ? notify_changes(t) : LK_OK;
+    lk_status st = t->write ? send_pending(t) : LK_OK;
+    if (st == LK_OK && t->write)
+        st = notify_changes(t);
     if (st != LK_OK) {
         pg_abort(t);
         return st;
@@ -1148,6 +1439,24 @@ static lk_status pg_get(void *txn, const char *key, size_t klen, const char **va
     if (klen == 0 || klen > PG_MAX_KEY)
         return LK_ERR_NOT_FOUND;
     pg_handle *h = t->h;
+    /* A write txn sees its own puts first (a delete or scan sent them), then
+     * what it prefetched (kept up to date by its deletes). */
+    if (t->write) {
+        const struct pend *p = pend_find(t, key, klen);
+        const struct pre *q = p ? NULL : pre_find(t, key, klen);
+        if (p != NULL) {
+            *val = p->kv + p->klen;
+            *vlen = p->vlen;
+            return LK_OK;
+        }
+        if (q != NULL && q->state != PRE_UNKNOWN) {
+            if (q->state == PRE_ABSENT)
+                return LK_ERR_NOT_FOUND;
+            *val = q->v;
+            *vlen = q->vlen;
+            return LK_OK;
+        }
+    }
     /* A write txn reads the server: it must see its own writes, and what
      * it reads must not go into the cache (it may never commit). */
     /* Once the txn has its snapshot, the cache answers only while nothing
@@ -1236,31 +1545,54 @@ static lk_status notify_one(pg_txn *t, const char *payload)
     return LK_OK;
 }
 
-/* In the txn, before COMMIT: the notification is part of the change. */
+/* In the txn, before COMMIT: the notification is part of the change. All
+ * of a txn's payloads go in one statement. */
 static lk_status notify_changes(pg_txn *t)
 {
+    static const char sql[] = "SELECT pg_notify('" PG_CHANNEL "', p) FROM unnest($1::text[]) AS p";
+    static const int binary[1] = {1};
     if (t->chg_all)
         return notify_one(t, "*");
-    char buf[PG_NOTIFY_CHUNK + 1];
-    size_t o = 0;
-    while (o < t->chglen) {
-        size_t n = 2;
-        memcpy(buf, "K\n", 2);
-        /* whole keys (with their '\n') while they fit */
+    if (t->chglen == 0)
+        return LK_OK;
+    pg_array a = {0};
+    size_t count = 0;
+    /* Counted first: the array's header says how many payloads follow. */
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && !arr_begin(&a, PG_OID_TEXT, count))
+            break;
+        size_t o = 0;
         while (o < t->chglen) {
-            const char *nl = memchr(t->chg + o, '\n', t->chglen - o);
-            size_t kl = (size_t)(nl - (t->chg + o)) + 1;
-            if (n + kl > PG_NOTIFY_CHUNK)
+            size_t start = o, n = 2;
+            /* whole keys (with their '\n') while they fit */
+            while (o < t->chglen) {
+                const char *nl = memchr(t->chg + o, '\n', t->chglen - o);
+                size_t kl = (size_t)(nl - (t->chg + o)) + 1;
+                if (n + kl > PG_NOTIFY_CHUNK)
+                    break;
+                n += kl;
+                o += kl;
+            }
+            if (pass == 0) {
+                count++;
+            } else if (!(arr_u32(&a, (uint32_t)n) && arr_put(&a, "K\n", 2) &&
+                         arr_put(&a, t->chg + start, o - start))) {
+                count = 0;
                 break;
-            memcpy(buf + n, t->chg + o, kl);
-            n += kl;
-            o += kl;
+            }
         }
-        buf[n] = '\0';
-        lk_status st = notify_one(t, buf);
-        if (st != LK_OK)
-            return st;
     }
+    if (a.p == NULL || count == 0) {
+        free(a.p);
+        return notify_one(t, "*"); /* out of memory: saying more than needed is safe */
+    }
+    const char *v[1] = {a.p};
+    int l[1] = {(int)a.len};
+    PGresult *r = PQexecParams(t->c, sql, 1, NULL, v, l, binary, 1);
+    free(a.p);
+    if (!ok_result(r))
+        return fail(t, r, "notifying the change");
+    PQclear(r);
     return LK_OK;
 }
 
@@ -1279,19 +1611,41 @@ static lk_status pg_put(void *txn, const char *key, size_t klen, const char *val
     lk_status st = check_write(t, klen, "put");
     if (st != LK_OK)
         return st;
-    if (vlen > INT32_MAX)
+    if (vlen > INT32_MAX - PG_MAX_KEY)
         return lk_seterr(LK_ERR_PARAM, "postgresql store: value of %zu bytes is too large", vlen);
-    const char *v[2] = {key, val ? val : ""};
-    int l[2] = {(int)klen, (int)vlen};
-    PGresult *r = query(t,
-                        "INSERT INTO latchkey_kv (key, value) VALUES ($1, $2) "
-                        "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
-                        2, v, l);
-    if (!ok_result(r))
-        return fail(t, r, "writing");
-    PQclear(r);
+    if (t->failed)
+        return lk_seterr(LK_ERR_STORE, "postgresql store: write in a failed transaction");
+    char *kv = malloc(klen + vlen + 1);
+    if (kv == NULL || !pend_grow(t)) {
+        free(kv);
+        return lk_seterr(LK_ERR_NOMEM, "out of memory");
+    }
+    memcpy(kv, key, klen);
+    if (vlen)
+        memcpy(kv + klen, val, vlen);
+    kv[klen + vlen] = '\0';
+    uint32_t *slot = pend_slot(t, key, klen);
+    if (*slot != 0) { /* a second put of the key: the last one wins */
+        struct pend *p = &t->pend[*slot - 1];
+        if ((st = keep_item(t, p->kv, false)) != LK_OK) { /* a get may have returned it */
+            free(kv);
+            t->failed = true;
+            return st;
+        }
+        t->pend_bytes -= p->klen + p->vlen;
+        p->kv = kv;
+        p->vlen = vlen;
+    } else {
+        t->pend[t->npend] = (struct pend){kv, klen, vlen};
+        *slot = (uint32_t)++t->npend;
+    }
+    t->pend_bytes += klen + vlen;
+    pre_change(t, key, klen, PRE_UNKNOWN);
     t->writes++;
     changed(t, key, klen);
+    /* Memory stays bounded in a long txn: a full batch goes at once. */
+    if (t->npend >= PG_PUT_BATCH || t->pend_bytes >= PG_PUT_BATCH_BYTES)
+        return send_pending(t);
     return LK_OK;
 }
 
@@ -1301,6 +1655,9 @@ static lk_status pg_del(void *txn, const char *key, size_t klen)
     lk_status st = check_write(t, klen, "delete");
     if (st != LK_OK)
         return klen == 0 || klen > PG_MAX_KEY ? (t->write ? LK_ERR_NOT_FOUND : st) : st;
+    if ((st = send_pending(t)) != LK_OK)
+        return st;
+    pre_change(t, key, klen, PRE_ABSENT);
     const char *v[1] = {key};
     int l[1] = {(int)klen};
     PGresult *r = query(t, "DELETE FROM latchkey_kv WHERE key = $1", 1, v, l);
@@ -1343,6 +1700,11 @@ static lk_status pg_scan(void *txn, const char *prefix, size_t plen, lk_scan_fn 
         if (st != LK_OK)
             return st;
     }
+    if (t->npend > 0) { /* the scan must see this txn's puts */
+        lk_status st = send_pending(t);
+        if (st != LK_OK)
+            return st;
+    }
     PGresult *r = scan_query(t, prefix, plen, NULL, 0);
     if (!ok_result(r))
         return fail(t, r, "scanning");
@@ -1357,6 +1719,8 @@ static lk_status pg_scan(void *txn, const char *prefix, size_t plen, lk_scan_fn 
             return LK_OK;
         if (t->writes != before) {
             /* The callback wrote: go on from this key in the new state. */
+            if (t->npend > 0 && (st = send_pending(t)) != LK_OK)
+                return st;
             r = scan_query(t, prefix, plen, k, kl);
             if (!ok_result(r))
                 return fail(t, r, "scanning");
@@ -1379,4 +1743,5 @@ const lk_backend_ops lk_backend_postgresql = {
     .put = pg_put,
     .del = pg_del,
     .scan = pg_scan,
+    .prefetch = pg_prefetch,
 };

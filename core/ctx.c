@@ -406,6 +406,20 @@ lk_status lk_txn_put(lk_txn *txn, const char *key, const lk_rec *rec)
     return lk_txn_put_raw(txn, key, rec->buf ? rec->buf : "", rec->len);
 }
 
+lk_status lk_txn_prefetch(lk_txn *txn, const char *const *keys, size_t n)
+{
+    if (txn->ctx->ops->prefetch == NULL || n == 0)
+        return LK_OK;
+    size_t *lens = malloc(n * sizeof *lens);
+    if (lens == NULL)
+        return LK_OK; /* only a hint: the gets still answer */
+    for (size_t i = 0; i < n; i++)
+        lens[i] = strlen(keys[i]);
+    lk_status st = txn->ctx->ops->prefetch(txn->t, keys, lens, n);
+    free(lens);
+    return st;
+}
+
 lk_status lk_txn_del(lk_txn *txn, const char *key)
 {
     note_write(txn, key);

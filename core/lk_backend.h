@@ -60,6 +60,11 @@ typedef struct lk_backend_ops {
      * the handle switched to another store file (a restore renamed a copy
      * over it). Equal values twice mean nothing was committed between. */
     lk_status (*change_token)(void *handle, uint64_t *epoch, uint64_t *token);
+    /* Optional (NULL: nothing to gain). A hint that the txn is about to get
+     * these n keys: a backend whose every get is a round trip may fetch them
+     * all at once. Gets must answer exactly as without the hint, including
+     * after the txn's own puts and deletes. */
+    lk_status (*prefetch)(void *txn, const char *const *keys, const size_t *klens, size_t n);
 } lk_backend_ops;
 
 /* backends/registry.c: the compiled-in backends, by config name. */

@@ -269,6 +269,8 @@ lk_status lk_txn_put(lk_txn *txn, const char *key, const lk_rec *rec);
 lk_status lk_txn_put_raw(lk_txn *txn, const char *key, const char *val, size_t vlen);
 lk_status lk_txn_del(lk_txn *txn, const char *key);
 lk_status lk_txn_scan(lk_txn *txn, const char *prefix, lk_scan_fn fn, void *arg);
+/* The txn will get these keys: a backend that can fetches them at once. */
+lk_status lk_txn_prefetch(lk_txn *txn, const char *const *keys, size_t n);
 /* Number of keys under prefix. */
 lk_status lk_txn_count(lk_txn *txn, const char *prefix, size_t *count);
 

@@ -425,16 +425,42 @@ static lk_status encode_records(const rec_set *s, lk_rec *rec)
     return lk_rec_status(rec);
 }
 
+static void key_of(char key[LK_KEYBUF], const char *id)
+{
+    if (strncmp(id, LK_SECRET_ID_PREFIX, LK_PREFIX_LEN) == 0)
+        lk_key_ak(key, id);
+    else
+        lk_key_api(key, id);
+}
+
 static bool key_exists(lk_txn *txn, const char *id)
 {
     char key[LK_KEYBUF];
     const char *v;
     size_t vl;
-    if (strncmp(id, LK_SECRET_ID_PREFIX, LK_PREFIX_LEN) == 0)
-        lk_key_ak(key, id);
-    else
-        lk_key_api(key, id);
+    key_of(key, id);
     return lk_txn_get(txn, key, &v, &vl) == LK_OK;
+}
+
+/* The flush reads two records per key (the key's, its access records):
+ * on a store where each read is a round trip, fetch them all in one. */
+static lk_status prefetch_runs(lk_txn *txn, lk_pending_record *const *order, const size_t *run_end, size_t nruns)
+{
+    char(*buf)[LK_KEYBUF] = malloc(2 * nruns * sizeof *buf);
+    const char **keys = malloc(2 * nruns * sizeof *keys);
+    lk_status st = LK_OK;
+    if (buf != NULL && keys != NULL) {
+        for (size_t r = 0, i = 0; r < nruns; i = run_end[r++]) {
+            key_of(buf[2 * r], order[i]->key_id);
+            lk_key_records(buf[2 * r + 1], order[i]->key_id);
+            keys[2 * r] = buf[2 * r];
+            keys[2 * r + 1] = buf[2 * r + 1];
+        }
+        st = lk_txn_prefetch(txn, keys, 2 * nruns);
+    } /* else: only a hint */
+    free(buf);
+    free(keys);
+    return st;
 }
 
 static void load_records(lk_txn *txn, const char *id, rec_set *s)
@@ -585,6 +611,7 @@ lk_status lk_records_flush(lk_ctx *ctx)
     }
     if ((st = lk_txn_begin(ctx, true, &txn)) != LK_OK)
         goto out;
+    st = prefetch_runs(&txn, order, run_end, nruns);
     for (size_t r = 0, i = 0, j; r < nruns && st == LK_OK; r++, i = j) {
         j = run_end[r];
         const char *id = order[i]->key_id;

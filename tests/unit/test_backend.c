@@ -573,6 +573,137 @@ static void test_scan_callback_writes(void **state)
     expect_s(f, f->h, "c/3", NULL);
 }
 
+/* What a write txn's gets answer does not depend on the prefetch hint
+ * (PostgreSQL: fetched at once; others have none), nor on when its puts
+ * reach the store: before the hint, after it, replaced, deleted, or sent
+ * by a scan in between. */
+static void prefetch(const fx *f, void *t, const char *const *keys, size_t n)
+{
+    size_t lens[16];
+    if (f->ops->prefetch == NULL)
+        return;
+    for (size_t i = 0; i < n; i++)
+        lens[i] = strlen(keys[i]);
+    OK(f->ops->prefetch(t, keys, lens, n));
+}
+
+static void test_prefetch_answers_as_gets(void **state)
+{
+    fx *f = *state;
+    void *t;
+    put_s(f, f->h, "a", "1");
+    put_s(f, f->h, "b", "2");
+    put_s(f, f->h, "c", "3");
+    OK(f->ops->begin(f->h, 1, &t));
+    OK(f->ops->put(t, "x", 1, "put-before", 10));
+    static const char *const keys[] = {"a", "b", "missing", "x", "a", "", "c"};
+    prefetch(f, t, keys, 7);
+    expect_in(f, t, "a", "1");
+    expect_in(f, t, "b", "2");
+    expect_in(f, t, "missing", NULL);
+    expect_in(f, t, "x", "put-before");
+    expect_in(f, t, "", NULL);
+    OK(f->ops->put(t, "a", 1, "A", 1));
+    expect_in(f, t, "a", "A");
+    OK(f->ops->del(t, "b", 1));
+    expect_in(f, t, "b", NULL);
+    OK(f->ops->put(t, "missing", 7, "m", 1));
+    expect_in(f, t, "missing", "m");
+    OK(f->ops->put(t, "c", 1, "C", 1));
+    /* a scan sees (and sends) every put so far; gets answer the same after */
+    collect c = {0};
+    OK(f->ops->scan(t, "", 0, collect_fn, &c));
+    static const char *const all[] = {"a", "c", "missing", "x"};
+    expect_keys(&c, all, NULL, 4);
+    expect_in(f, t, "a", "A");
+    expect_in(f, t, "c", "C");
+    expect_in(f, t, "missing", "m");
+    expect_in(f, t, "x", "put-before");
+    expect_in(f, t, "b", NULL);
+    /* asked again after those writes: the txn's own state */
+    prefetch(f, t, keys, 7);
+    expect_in(f, t, "a", "A");
+    expect_in(f, t, "b", NULL);
+    expect_in(f, t, "c", "C");
+    OK(f->ops->put(t, "b", 1, "again", 5));
+    expect_in(f, t, "b", "again");
+    expect_s(f, f->h, "a", "1"); /* nothing visible outside the txn yet */
+    OK(f->ops->commit(t));
+    expect_s(f, f->h, "a", "A");
+    expect_s(f, f->h, "b", "again");
+    expect_s(f, f->h, "c", "C");
+    expect_s(f, f->h, "missing", "m");
+    expect_s(f, f->h, "x", "put-before");
+}
+
+/* Thousands of puts in one txn (PostgreSQL sends them in batches): each key
+ * put twice, the last value wins; a delete among them. On PostgreSQL a value
+ * a get returned stays readable until the txn ends, though its put was sent
+ * since (LMDB's pointers last only until the txn's next write). */
+static int count_fn(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+    (void)key, (void)klen, (void)val, (void)vlen;
+    ++*(size_t *)arg;
+    return 0;
+}
+
+static void test_many_puts_one_txn(void **state)
+{
+    fx *f = *state;
+    void *t;
+    enum { N = 2500 };
+    char k[32], v[32];
+    const char *early;
+    size_t early_len, n = 0;
+    OK(f->ops->begin(f->h, 1, &t));
+    OK(f->ops->put(t, "m/early", 7, "stays", 5));
+    OK(f->ops->get(t, "m/early", 7, &early, &early_len));
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < N; i++) {
+            snprintf(k, sizeof k, "m/%05d", i);
+            snprintf(v, sizeof v, "%d-%d", pass, i);
+            OK(f->ops->put(t, k, strlen(k), v, strlen(v)));
+        }
+    OK(f->ops->del(t, "m/00010", 7));
+    if (f->pg) {
+        assert_int_equal(early_len, 5);
+        assert_memory_equal(early, "stays", 5);
+    }
+    expect_in(f, t, "m/02499", "1-2499");
+    expect_in(f, t, "m/00010", NULL);
+    OK(f->ops->scan(t, "m/", 2, count_fn, &n));
+    assert_int_equal(n, N); /* N - 1 numbered keys and m/early */
+    OK(f->ops->commit(t));
+    n = 0;
+    OK(f->ops->begin(f->h, 0, &t));
+    OK(f->ops->scan(t, "m/", 2, count_fn, &n));
+    f->ops->abort(t);
+    assert_int_equal(n, N);
+    expect_s(f, f->h, "m/00000", "1-0");
+    expect_s(f, f->h, "m/01234", "1-1234");
+    expect_s(f, f->h, "m/00010", NULL);
+    expect_s(f, f->h, "m/early", "stays");
+}
+
+/* An aborted txn's waiting puts never reach the store. */
+static void test_abort_drops_waiting_puts(void **state)
+{
+    fx *f = *state;
+    void *t;
+    put_s(f, f->h, "w", "kept");
+    OK(f->ops->begin(f->h, 1, &t));
+    for (int i = 0; i < 1500; i++) { /* more than one batch is sent before the abort */
+        char k[16];
+        snprintf(k, sizeof k, "w/%d", i);
+        OK(f->ops->put(t, k, strlen(k), "x", 1));
+    }
+    OK(f->ops->put(t, "w", 1, "changed", 7));
+    f->ops->abort(t);
+    expect_s(f, f->h, "w", "kept");
+    expect_s(f, f->h, "w/0", NULL);
+    expect_s(f, f->h, "w/1499", NULL);
+}
+
 static void test_second_handle_sees_commits(void **state)
 {
     fx *f = *state;
@@ -1553,6 +1684,9 @@ static int run_backend(const backend_case *bc, const char *group)
         T(test_scan),
         T(test_write_sees_own),
         T(test_scan_callback_writes),
+        T(test_prefetch_answers_as_gets),
+        T(test_many_puts_one_txn),
+        T(test_abort_drops_waiting_puts),
         T(test_second_handle_sees_commits),
         T(test_snapshot_stable),
         T(test_perm_refusal),
@@ -1660,6 +1794,9 @@ static int run_postgresql(const backend_case *bc)
         T(test_scan),
         T(test_write_sees_own),
         T(test_scan_callback_writes),
+        T(test_prefetch_answers_as_gets),
+        T(test_many_puts_one_txn),
+        T(test_abort_drops_waiting_puts),
         T(test_second_handle_sees_commits),
         T(test_snapshot_stable),
         T(test_threads),
