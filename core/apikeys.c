@@ -549,6 +549,10 @@ static lk_status apply_edit(api_rec *r, const void *arg)
 {
     const lk_apikey_edit *e = arg;
     lk_status st;
+    if (e->set_expiry && e->expire_time < 0)
+        return lk_seterr(LK_ERR_PARAM, "expiry %lld is before 1970", (long long)e->expire_time);
+    if (e->set_rate_limit && (st = check_rate(e->rate_limit, e->rate_window_s)) != LK_OK)
+        return st;
     if (e->description != NULL) {
         if ((st = check_description(e->description)) != LK_OK)
             return st;
@@ -570,6 +574,12 @@ static lk_status apply_edit(api_rec *r, const void *arg)
         free(r->info.allow_ip);
         r->info.allow_ip = ips;
         r->info.allow_ip_count = e->allow_ip_count;
+    }
+    if (e->set_expiry)
+        r->info.expire_time = e->expire_time;
+    if (e->set_rate_limit) {
+        r->info.rate_limit = e->rate_limit;
+        r->info.rate_window_s = e->rate_window_s;
     }
     return LK_OK;
 }
@@ -596,40 +606,16 @@ lk_status lk_apikey_set_status(lk_ctx *ctx, const char *id, lk_key_status st)
     return change_api(ctx, id, apply_status, &st, NULL);
 }
 
-static lk_status apply_expiry(api_rec *r, const void *arg)
-{
-    r->info.expire_time = *(const int64_t *)arg;
-    return LK_OK;
-}
-
 lk_status lk_apikey_set_expiry(lk_ctx *ctx, const char *id, int64_t expire_time)
 {
-    LK_LOCAL_ONLY(ctx);
-    if (expire_time < 0)
-        return lk_seterr(LK_ERR_PARAM, "expiry %lld is before 1970", (long long)expire_time);
-    return change_api(ctx, id, apply_expiry, &expire_time, "apikey.edit");
-}
-
-typedef struct rate_arg {
-    uint32_t limit, window;
-} rate_arg;
-
-static lk_status apply_rate(api_rec *r, const void *arg)
-{
-    const rate_arg *a = arg;
-    r->info.rate_limit = a->limit;
-    r->info.rate_window_s = a->window;
-    return LK_OK;
+    lk_apikey_edit e = {.set_expiry = 1, .expire_time = expire_time};
+    return lk_apikey_edit_key(ctx, id, &e);
 }
 
 lk_status lk_apikey_set_rate_limit(lk_ctx *ctx, const char *id, uint32_t limit, uint32_t window_s)
 {
-    LK_LOCAL_ONLY(ctx);
-    lk_status st = check_rate(limit, window_s);
-    if (st != LK_OK)
-        return st;
-    rate_arg a = {limit, window_s};
-    return change_api(ctx, id, apply_rate, &a, "apikey.edit");
+    lk_apikey_edit e = {.set_rate_limit = 1, .rate_limit = limit, .rate_window_s = window_s};
+    return lk_apikey_edit_key(ctx, id, &e);
 }
 
 lk_status lk_apikey_disable_in(lk_txn *txn, const char *id, bool *changed)

@@ -381,7 +381,9 @@ typedef struct lk_apikey_spec {
 #define LK_RATE_MAX 1000000000u
 #define LK_RATE_WINDOW_MAX 86400u
 
-/* Fields left NULL / set_* == 0 are unchanged. Name and key value cannot change. */
+/* Fields left NULL / set_* == 0 are unchanged; all the others change in one
+ * write transaction, with one audit entry, or none does. Name and key value
+ * cannot change. */
 typedef struct lk_apikey_edit {
     const char *description;
     int set_scope;
@@ -390,6 +392,11 @@ typedef struct lk_apikey_edit {
     int set_allow_ip;
     const char *const *allow_ip;
     size_t allow_ip_count;
+    int set_expiry;            /* expire_time: Unix seconds (the past expires it at once), 0 never */
+    int64_t expire_time;
+    int set_rate_limit;        /* rate_limit requests per rate_window_s; 0 and 0 clear it */
+    uint32_t rate_limit;
+    uint32_t rate_window_s;
 } lk_apikey_edit;
 
 /* Create an API key for a root account (LK_ERR_SUB_UIN for a member,

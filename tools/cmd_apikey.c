@@ -208,7 +208,7 @@ int cmd_apikey_create(struct cli *c)
     struct csv scope = {0}, ips = {0};
     int given;
     int64_t expires = 0;
-    uint32_t limit, window;
+    uint32_t limit = 0, window = 0;
     int rc = cli_uin(c, c->arg[0], "ROOT_UIN", &root);
     if (rc == CLI_EXIT_OK)
         rc = cli_time(c, OPT_EXPIRES, 0, 0, &expires);
@@ -295,7 +295,7 @@ int cmd_apikey_edit(struct cli *c)
     struct csv scope = {0}, ips = {0};
     lk_apikey_edit edit = {.description = c->a.val[OPT_DESCRIPTION]};
     int64_t expires = 0;
-    uint32_t limit, window;
+    uint32_t limit = 0, window = 0;
     int rate_given;
     uint64_t edits = c->a.seen & (OPT_BIT(OPT_DESCRIPTION) | OPT_BIT(OPT_SCOPE) | OPT_BIT(OPT_ALLOW_IP));
     int rc = CLI_EXIT_OK;
@@ -317,12 +317,12 @@ int cmd_apikey_edit(struct cli *c)
         edit.scope_count = scope.n;
         edit.allow_ip = ips.items;
         edit.allow_ip_count = ips.n;
-        /* two calls, each all or nothing; the expiry last, so a refused edit changes nothing */
-        lk_status st = edits ? lk_apikey_edit_key(c->ctx, c->arg[0], &edit) : LK_OK;
-        if (st == LK_OK && c->a.val[OPT_EXPIRES])
-            st = lk_apikey_set_expiry(c->ctx, c->arg[0], expires);
-        if (st == LK_OK && rate_given)
-            st = lk_apikey_set_rate_limit(c->ctx, c->arg[0], limit, window);
+        edit.set_expiry = c->a.val[OPT_EXPIRES] != NULL;
+        edit.expire_time = expires;
+        edit.set_rate_limit = rate_given;
+        edit.rate_limit = limit;
+        edit.rate_window_s = window;
+        lk_status st = lk_apikey_edit_key(c->ctx, c->arg[0], &edit); /* all of it, or nothing */
         rc = st == LK_OK ? out_done(c, "Updated API key %s.", c->arg[0]) : out_status_error(c, st);
     }
     csv_free(&scope);

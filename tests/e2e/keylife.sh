@@ -131,6 +131,19 @@ keylife() {
     expect_exit 0 lk apikey edit "$AKID" --rate-limit none
     expect_exit 0 lk --json apikey show "$AKID"
     out_has_str '"RateLimit":null'
+    # several fields in one edit: one change, one audit entry; a bad part refuses all of it
+    expect_exit 0 lk --json audit --key "$AKID"
+    edits_before=$(jcount '"Action":"apikey.edit"')
+    expect_exit 0 lk apikey edit "$AKID" --description 'three at once' --expires 2d --rate-limit 50/1m
+    expect_exit 0 lk --json audit --key "$AKID"
+    [ "$(jcount '"Action":"apikey.edit"')" = $((edits_before + 1)) ] ||
+        fail "an edit of three fields did not make exactly one audit entry"
+    out_has_str 'rate=50/60'
+    expect_exit 2 lk apikey edit "$AKID" --description "$(printf 'bad\001')" --rate-limit none
+    err_has 'control character'
+    expect_exit 0 lk --json apikey show "$AKID"
+    out_has_str '"Description":"three at once"'
+    out_has_str '"RateLimit":{"Requests":50,"WindowSeconds":60}'
 
     # ---- after the grace periods
     wait_past_expiries

@@ -653,6 +653,52 @@ static void every_change_is_audited(void **state)
     lk_secret_free(v2);
 }
 
+/* An edit of several fields is one change: applied together with one audit
+ * entry, or, when any part is refused, not at all. */
+static void apikey_edit_is_one_change(void **state)
+{
+    fixture *f = *state;
+    lk_apikey a, got;
+    lk_secret *v;
+    lk_audit_entry *e;
+    assert_int_equal(lk_user_add(f->ctx, 100001, LK_USER_ROOT, 0), LK_OK);
+    lk_apikey_spec spec = {.name = "ci"};
+    assert_int_equal(lk_apikey_create(f->ctx, 100001, &spec, &a, &v), LK_OK);
+    const char *svc[] = {"svc"}, *bad_svc[] = {"bad service"};
+    lk_apikey_edit all = {.description = "build bot", .set_scope = 1, .scope = svc, .scope_count = 1,
+                          .set_expiry = 1, .expire_time = T0 + 500, .set_rate_limit = 1, .rate_limit = 10,
+                          .rate_window_s = 60};
+    assert_int_equal(lk_apikey_edit_key(f->ctx, a.id, &all), LK_OK);
+    assert_int_equal(lk_apikey_get(f->ctx, a.id, &got), LK_OK);
+    assert_string_equal(got.description, "build bot");
+    assert_true(got.scope_count == 1 && strcmp(got.scope[0], "svc") == 0);
+    assert_true(got.expire_time == T0 + 500 && got.rate_limit == 10 && got.rate_window_s == 60);
+    lk_apikey_release(&got);
+    assert_int_equal(audit_count(f, a.id, 0, &e), 2); /* apikey.create, one apikey.edit */
+    assert_string_equal(e[1].action, "apikey.edit");
+    assert_non_null(strstr(e[1].fields, "scope=svc"));
+    assert_non_null(strstr(e[1].fields, "rate=10/60"));
+    lk_free(e);
+    /* one bad part refuses the whole edit, whichever part it is */
+    lk_apikey_edit refused[] = {
+        {.description = "changed", .set_expiry = 1, .expire_time = -1},
+        {.description = "changed", .set_rate_limit = 1, .rate_limit = 5, .rate_window_s = 0},
+        {.set_expiry = 1, .expire_time = 0, .set_scope = 1, .scope = bad_svc, .scope_count = 1},
+        {.set_rate_limit = 1, .rate_limit = 0, .rate_window_s = 0, .description = "bad\x01text"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++)
+        assert_int_equal(lk_apikey_edit_key(f->ctx, a.id, &refused[i]), LK_ERR_PARAM);
+    assert_int_equal(lk_apikey_get(f->ctx, a.id, &got), LK_OK);
+    assert_string_equal(got.description, "build bot");
+    assert_true(got.scope_count == 1 && strcmp(got.scope[0], "svc") == 0);
+    assert_true(got.expire_time == T0 + 500 && got.rate_limit == 10 && got.rate_window_s == 60);
+    lk_apikey_release(&got);
+    assert_int_equal(audit_count(f, a.id, 0, &e), 2);
+    lk_free(e);
+    lk_apikey_release(&a);
+    lk_secret_free(v);
+}
+
 static void audit_retention(void **state)
 {
     fixture *f = *state;
@@ -772,6 +818,7 @@ int main(void)
         T(revoke_disables_account_and_members),
         T(scanner_finds_real_ones_only),
         T(every_change_is_audited),
+        T(apikey_edit_is_one_change),
         T(audit_retention),
         T(request_limits),
     };
