@@ -164,10 +164,11 @@ typedef struct pg_txn {
     char *chg;               /* write txn: changed keys, each followed by '\n' */
     size_t chglen, chgcap;
     bool chg_all;            /* write txn: too many, or unprintable: notify "*" */
-    /* Write txn: puts not sent yet (one per key; blocks of key then value,
-     * kept until the txn ends once a get has returned one), and their
-     * index by key hash (open addressing, entries + 1, 0 empty). */
-    struct pend { char *kv; size_t klen, vlen; } *pend;
+    /* Write txn: puts not sent yet (one per key; blocks of key then value;
+     * lent: a get returned it, so it is kept until the txn ends, else freed
+     * once sent), and their index by key hash (open addressing, entries +
+     * 1, 0 empty). */
+    struct pend { char *kv; size_t klen, vlen; bool lent; } *pend;
     size_t npend, cappend, pend_bytes;
     uint32_t *pend_ix;
     size_t pend_ixcap;
@@ -1183,7 +1184,7 @@ static bool pend_grow(pg_txn *t)
     return true;
 }
 
-static const struct pend *pend_find(pg_txn *t, const char *key, size_t klen)
+static struct pend *pend_find(pg_txn *t, const char *key, size_t klen)
 {
     if (t->npend == 0)
         return NULL;
@@ -1194,6 +1195,18 @@ static const struct pend *pend_find(pg_txn *t, const char *key, size_t klen)
 static lk_status fail(pg_txn *t, PGresult *r, const char *what);
 static lk_status keep_item(pg_txn *t, void *p, bool result);
 static lk_status keep(pg_txn *t, PGresult *r);
+
+/* A waiting put is done with (sent, or replaced): its block goes, unless a
+ * get returned its value, which must stay valid until the txn ends. A big
+ * write txn (store copy) so holds no more than a batch of values. */
+static lk_status pend_release(pg_txn *t, struct pend *p)
+{
+    if (!p->lent) {
+        free(p->kv);
+        return LK_OK;
+    }
+    return keep_item(t, p->kv, false); /* on failure it freed the block */
+}
 
 /* Send every waiting put: one INSERT per batch of rows. */
 static lk_status send_pending(pg_txn *t)
@@ -1231,8 +1244,8 @@ static lk_status send_pending(pg_txn *t)
     free(va.p);
     /* Sent (or the txn failed): the values a get returned stay valid. */
     for (size_t j = 0; j < t->npend; j++)
-        if (keep_item(t, t->pend[j].kv, false) != LK_OK && st == LK_OK)
-            st = LK_ERR_NOMEM; /* keep_item freed it and said so */
+        if (pend_release(t, &t->pend[j]) != LK_OK && st == LK_OK)
+            st = LK_ERR_NOMEM;
     t->npend = 0;
     t->pend_bytes = 0;
     if (t->pend_ixcap)
@@ -1442,9 +1455,10 @@ static lk_status pg_get(void *txn, const char *key, size_t klen, const char **va
     /* A write txn sees its own puts first (a delete or scan sent them), then
      * what it prefetched (kept up to date by its deletes). */
     if (t->write) {
-        const struct pend *p = pend_find(t, key, klen);
+        struct pend *p = pend_find(t, key, klen);
         const struct pre *q = p ? NULL : pre_find(t, key, klen);
         if (p != NULL) {
+            p->lent = true;
             *val = p->kv + p->klen;
             *vlen = p->vlen;
             return LK_OK;
@@ -1627,16 +1641,15 @@ static lk_status pg_put(void *txn, const char *key, size_t klen, const char *val
     uint32_t *slot = pend_slot(t, key, klen);
     if (*slot != 0) { /* a second put of the key: the last one wins */
         struct pend *p = &t->pend[*slot - 1];
-        if ((st = keep_item(t, p->kv, false)) != LK_OK) { /* a get may have returned it */
+        if ((st = pend_release(t, p)) != LK_OK) {
             free(kv);
             t->failed = true;
             return st;
         }
         t->pend_bytes -= p->klen + p->vlen;
-        p->kv = kv;
-        p->vlen = vlen;
+        *p = (struct pend){kv, klen, vlen, false};
     } else {
-        t->pend[t->npend] = (struct pend){kv, klen, vlen};
+        t->pend[t->npend] = (struct pend){kv, klen, vlen, false};
         *slot = (uint32_t)++t->npend;
     }
     t->pend_bytes += klen + vlen;
