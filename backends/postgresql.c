@@ -86,6 +86,7 @@
 #define PG_STRIPES 64                    /* cache stripes, each with its mutex and LRU list */
 #define PG_PUT_BATCH 1000                /* rows per INSERT of a write txn's waiting puts */
 #define PG_PUT_BATCH_BYTES (8u << 20)    /* ...or this many key and value bytes */
+#define PG_PREFETCH_BATCH 5000           /* keys per SELECT of a prefetch */
 #define PG_OID_BYTEA 17                  /* element types of the binary arrays sent */
 #define PG_OID_TEXT 25
 /* Reconnect backoff (query pool and listener): 50 ms doubling to 2 s. */
@@ -1131,17 +1132,19 @@ static bool arr_begin(pg_array *a, uint32_t oid, size_t n)
            arr_u32(a, 1);
 }
 
+/* The element count in the header, for an array begun with 0 (a count
+ * known only once the elements are in). */
+static void arr_set_count(pg_array *a, size_t n)
+{
+    size_t len = a->len;
+    a->len = 12; /* after ndim, the NULL flag and the element type */
+    (void)arr_u32(a, (uint32_t)n); /* overwrites: no growth, cannot fail */
+    a->len = len;
+}
+
 static bool arr_elem(pg_array *a, const void *p, size_t n)
 {
     return n <= INT32_MAX && arr_u32(a, (uint32_t)n) && arr_put(a, p, n) && a->len <= INT32_MAX;
-}
-
-static uint64_t key_hash(const char *k, size_t n)
-{
-    uint64_t h = 1469598103934665603u; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)k[i]) * 1099511628211u;
-    return h;
 }
 
 /* The slot of key in the pending index: its entry, or the empty one where
@@ -1149,7 +1152,7 @@ static uint64_t key_hash(const char *k, size_t n)
 static uint32_t *pend_slot(pg_txn *t, const char *key, size_t klen)
 {
     size_t mask = t->pend_ixcap - 1;
-    for (size_t i = (size_t)key_hash(key, klen) & mask;; i = (i + 1) & mask) {
+    for (size_t i = (size_t)kv_hash(key, klen) & mask;; i = (i + 1) & mask) {
         uint32_t e = t->pend_ix[i];
         if (e == 0)
             return &t->pend_ix[i];
@@ -1214,6 +1217,8 @@ static lk_status send_pending(pg_txn *t)
     static const char sql[] = "INSERT INTO latchkey_kv (key, value) SELECT k, v FROM unnest($1::bytea[], $2::bytea[]) "
                               "AS u(k, v) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
     static const int binary[2] = {1, 1};
+    if (t->npend == 0)
+        return LK_OK;
     lk_status st = LK_OK;
     pg_array ka = {0}, va = {0};
     size_t i = 0;
@@ -1248,8 +1253,7 @@ static lk_status send_pending(pg_txn *t)
             st = LK_ERR_NOMEM;
     t->npend = 0;
     t->pend_bytes = 0;
-    if (t->pend_ixcap)
-        memset(t->pend_ix, 0, t->pend_ixcap * sizeof *t->pend_ix);
+    memset(t->pend_ix, 0, t->pend_ixcap * sizeof *t->pend_ix);
     return st;
 }
 
@@ -1315,7 +1319,7 @@ static lk_status pg_prefetch(void *txn, const char *const *keys, const size_t *k
     pg_array ka = {0};
     lk_status st = LK_OK;
     for (size_t i = 0, b; i < m; i += b) {
-        b = m - i < 5000 ? m - i : 5000;
+        b = m - i < PG_PREFETCH_BATCH ? m - i : PG_PREFETCH_BATCH;
         bool ok = arr_begin(&ka, PG_OID_BYTEA, b);
         for (size_t j = i; j < i + b && ok; j++)
             ok = arr_elem(&ka, pre[j].k, pre[j].klen);
@@ -1456,13 +1460,13 @@ static lk_status pg_get(void *txn, const char *key, size_t klen, const char **va
      * what it prefetched (kept up to date by its deletes). */
     if (t->write) {
         struct pend *p = pend_find(t, key, klen);
-        const struct pre *q = p ? NULL : pre_find(t, key, klen);
         if (p != NULL) {
             p->lent = true;
             *val = p->kv + p->klen;
             *vlen = p->vlen;
             return LK_OK;
         }
+        const struct pre *q = pre_find(t, key, klen);
         if (q != NULL && q->state != PRE_UNKNOWN) {
             if (q->state == PRE_ABSENT)
                 return LK_ERR_NOT_FOUND;
@@ -1570,36 +1574,27 @@ static lk_status notify_changes(pg_txn *t)
     if (t->chglen == 0)
         return LK_OK;
     pg_array a = {0};
-    size_t count = 0;
-    /* Counted first: the array's header says how many payloads follow. */
-    for (int pass = 0; pass < 2; pass++) {
-        if (pass == 1 && !arr_begin(&a, PG_OID_TEXT, count))
-            break;
-        size_t o = 0;
+    size_t count = 0, o = 0;
+    bool ok = arr_begin(&a, PG_OID_TEXT, 0);
+    while (ok && o < t->chglen) {
+        size_t start = o, n = 2;
+        /* whole keys (with their '\n') while they fit */
         while (o < t->chglen) {
-            size_t start = o, n = 2;
-            /* whole keys (with their '\n') while they fit */
-            while (o < t->chglen) {
-                const char *nl = memchr(t->chg + o, '\n', t->chglen - o);
-                size_t kl = (size_t)(nl - (t->chg + o)) + 1;
-                if (n + kl > PG_NOTIFY_CHUNK)
-                    break;
-                n += kl;
-                o += kl;
-            }
-            if (pass == 0) {
-                count++;
-            } else if (!(arr_u32(&a, (uint32_t)n) && arr_put(&a, "K\n", 2) &&
-                         arr_put(&a, t->chg + start, o - start))) {
-                count = 0;
+            const char *nl = memchr(t->chg + o, '\n', t->chglen - o);
+            size_t kl = (size_t)(nl - (t->chg + o)) + 1;
+            if (n + kl > PG_NOTIFY_CHUNK)
                 break;
-            }
+            n += kl;
+            o += kl;
         }
+        ok = arr_u32(&a, (uint32_t)n) && arr_put(&a, "K\n", 2) && arr_put(&a, t->chg + start, o - start);
+        count++;
     }
-    if (a.p == NULL || count == 0) {
+    if (!ok) {
         free(a.p);
         return notify_one(t, "*"); /* out of memory: saying more than needed is safe */
     }
+    arr_set_count(&a, count);
     const char *v[1] = {a.p};
     int l[1] = {(int)a.len};
     PGresult *r = PQexecParams(t->c, sql, 1, NULL, v, l, binary, 1);
@@ -1708,21 +1703,15 @@ static PGresult *scan_query(pg_txn *t, const char *prefix, size_t plen, const ch
 static lk_status pg_scan(void *txn, const char *prefix, size_t plen, lk_scan_fn fn, void *arg)
 {
     pg_txn *t = txn;
-    if (t->c == NULL) {
-        lk_status st = txn_start(t);
-        if (st != LK_OK)
-            return st;
-    }
-    if (t->npend > 0) { /* the scan must see this txn's puts */
-        lk_status st = send_pending(t);
-        if (st != LK_OK)
-            return st;
-    }
+    lk_status st = t->c == NULL ? txn_start(t) : LK_OK;
+    if (st == LK_OK)
+        st = send_pending(t); /* the scan must see this txn's puts */
+    if (st != LK_OK)
+        return st;
     PGresult *r = scan_query(t, prefix, plen, NULL, 0);
     if (!ok_result(r))
         return fail(t, r, "scanning");
-    lk_status st = keep(t, r);
-    if (st != LK_OK)
+    if ((st = keep(t, r)) != LK_OK)
         return st;
     for (int i = 0; i < PQntuples(r); i++) {
         const char *k = PQgetvalue(r, i, 0);
@@ -1732,7 +1721,7 @@ static lk_status pg_scan(void *txn, const char *prefix, size_t plen, lk_scan_fn 
             return LK_OK;
         if (t->writes != before) {
             /* The callback wrote: go on from this key in the new state. */
-            if (t->npend > 0 && (st = send_pending(t)) != LK_OK)
+            if ((st = send_pending(t)) != LK_OK)
                 return st;
             r = scan_query(t, prefix, plen, k, kl);
             if (!ok_result(r))
