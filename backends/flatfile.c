@@ -1055,6 +1055,40 @@ static lk_status ff_scan(void *txn, const char *prefix, size_t plen, lk_scan_fn 
     }
 }
 
+typedef struct ff_delp {
+    ff_txn *t;
+    size_t n;
+    lk_status st;
+} ff_delp;
+
+static int delp_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl)
+{
+    ff_delp *d = arg;
+    (void)v, (void)vl;
+    if ((d->st = ov_set(d->t, k, kl, NULL, 0, true)) != LK_OK)
+        return 1;
+    d->n++;
+    return 0;
+}
+
+/* Each key the txn sees under prefix, marked deleted in the overlay in key
+ * order (no lookup per key, as del makes). */
+static lk_status ff_del_prefix(void *txn, const char *prefix, size_t plen, size_t *deleted)
+{
+    ff_txn *t = txn;
+    ff_delp d = {.t = t, .st = LK_OK};
+    *deleted = 0;
+    lk_status rc = check_write(t, "delete");
+    if (rc != LK_OK)
+        return rc;
+    if (plen == 0)
+        return lk_seterr(LK_ERR_INTERNAL, "flat store %s: delete of an empty prefix", t->h->path);
+    if ((rc = ff_scan(t, prefix, plen, delp_cb, &d)) == LK_OK)
+        rc = d.st;
+    *deleted = d.n;
+    return rc;
+}
+
 static lk_status ff_commit(void *txn)
 {
     ff_txn *t = txn;
@@ -1137,4 +1171,5 @@ const lk_backend_ops lk_backend_flatfile = {
     .del = ff_del,
     .scan = ff_scan,
     .change_token = ff_change_token,
+    .del_prefix = ff_del_prefix,
 };

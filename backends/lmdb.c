@@ -78,10 +78,12 @@ typedef struct lm_handle {
     int lock_fd;               /* our checked descriptor of PATH-lock, -1 if none */
     dev_t lock_dev;
     ino_t lock_ino;
-    unsigned active;           /* txns in flight on env */
-    bool reopening;            /* a thread waits for active == 0 to switch env */
-    size_t npool;
-    MDB_txn *pool[LM_POOL_MAX];
+    /* Read txns begin and end without `lock` (issue 24: two threads taking
+     * it twice per verify slept on it in turn). Changed under `lock` or by
+     * atomic operations alone, see enter/leave. */
+    _Atomic unsigned active;   /* txns in flight on env */
+    atomic_bool reopening;     /* a thread waits for active == 0 to switch env */
+    _Atomic(MDB_txn *) pool[LM_POOL_MAX]; /* parked read txns (NULL: free slot) */
     _Atomic int64_t checked_ms; /* coarse clock at the last lstat that found env's file */
     uint64_t reopens;          /* envs opened on this handle (change_token's epoch) */
 } lm_handle;
@@ -332,6 +334,17 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* The byte of the lock file that latchkey's writers lock (see "the writer
+ * guard"). */
+#define WRITE_GUARD_BYTE ((off_t)1 << 40)
+
+/* Does another process hold the writer guard, i.e. is a commit in flight? */
+static bool writer_elsewhere(int lock_fd)
+{
+    struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = WRITE_GUARD_BYTE, .l_len = 1};
+    return lock_fd >= 0 && fcntl(lock_fd, F_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+}
+
 /* Does the lock file describe this data file? Its current txn id must be
  * the data file's newest meta. A data file replaced while another process
  * kept the lock file open leaves it describing the old file: LMDB would
@@ -341,12 +354,16 @@ static int64_t mono_ms(void)
  * this only trips while such processes remain.
  *
  * The meta page is written before the lock file's id is updated, so during
- * a commit the file is briefly one ahead (for as long as the meta page's
- * sync takes): wait that out, up to a second; behind the lock file, or one
- * ahead for longer, is another file. */
-static bool lock_matches_data(MDB_env *env)
+ * a commit the file is one ahead for as long as the meta page's sync
+ * takes: under load, seconds (test_fork saw a sound store refused so). A
+ * latchkey writer holds the writer guard (below) until the id is updated,
+ * so one ahead is waited out while another process holds it, however long
+ * (a minute at most: fail closed), and for up to a second when none does
+ * (a writer outside latchkey); behind the lock file, or one ahead after
+ * that, is another file. */
+static bool lock_matches_data(MDB_env *env, int lock_fd)
 {
-    int64_t deadline = mono_ms() + 1000;
+    int64_t start = mono_ms();
     for (;;) {
         MDB_txn *t;
         MDB_envinfo info;
@@ -357,18 +374,48 @@ static bool lock_matches_data(MDB_env *env)
         mdb_txn_abort(t);
         if (rc != 0 || info.me_last_txnid == id)
             return true;
-        if (info.me_last_txnid < id || mono_ms() > deadline)
+        int64_t waited = mono_ms() - start;
+        if (info.me_last_txnid < id || waited > 60000 || (waited > 1000 && !writer_elsewhere(lock_fd)))
             return false;
         struct timespec ts = {0, 1000000};
         nanosleep(&ts, NULL);
     }
 }
 
+/* The parked txns: each slot is taken by one atomic exchange, so a txn
+ * goes to exactly one thread (a begin that reuses it, or a drain). */
+static MDB_txn *pool_pop(lm_handle *h)
+{
+    for (size_t i = 0; i < LM_POOL_MAX; i++)
+        if (atomic_load_explicit(&h->pool[i], memory_order_relaxed) != NULL) {
+            MDB_txn *t = atomic_exchange(&h->pool[i], NULL);
+            if (t != NULL)
+                return t;
+        }
+    return NULL;
+}
+
+static bool pool_push(lm_handle *h, MDB_txn *t)
+{
+    for (size_t i = 0; i < LM_POOL_MAX; i++) {
+        MDB_txn *none = NULL;
+        if (atomic_load_explicit(&h->pool[i], memory_order_relaxed) == NULL &&
+            atomic_compare_exchange_strong(&h->pool[i], &none, t))
+            return true;
+    }
+    return false;
+}
+
+static void pool_drain(lm_handle *h)
+{
+    MDB_txn *t;
+    while ((t = pool_pop(h)) != NULL)
+        mdb_txn_abort(t); /* frees its reader slot (MDB_NOTLS) */
+}
+
 static void env_close(lm_handle *h)
 {
-    for (size_t i = 0; i < h->npool; i++)
-        mdb_txn_abort(h->pool[i]);
-    h->npool = 0;
+    pool_drain(h);
     if (h->env != NULL)
         mdb_env_close(h->env);
     h->env = NULL;
@@ -454,7 +501,7 @@ static lk_status env_open(lm_handle *h, int create)
      * and grow the file, and fill the table. */
     int dead;
     (void)mdb_reader_check(h->env, &dead);
-    if (!lock_matches_data(h->env)) {
+    if (!lock_matches_data(h->env, h->lock_fd)) {
         rc = lk_seterr(LK_ERR_STORE,
                        "lmdb store %s does not match its lock file %s: the store file was replaced while another "
                        "process had it open; refusing to read it until every process using the store has "
@@ -484,6 +531,25 @@ fail:
     if (data_fd >= 0)
         close(data_fd);
     env_close(h);
+    return rc;
+}
+
+/* h->lock is taken twice by every txn (enter, leave) and held for a few
+ * instructions. A default mutex puts a thread that finds it taken to sleep
+ * in the kernel: two threads verifying at once then spent most of their time
+ * in futex sleeps and wake-ups, and 2 threads rejected unknown ids at a
+ * quarter of 1 thread's rate per core (issue 24). An adaptive mutex (glibc)
+ * spins a bounded while first: the holder lets go long before the spin ends. */
+static int handle_lock_init(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    if (pthread_mutexattr_init(&a) != 0)
+        return -1;
+#ifdef PTHREAD_MUTEX_ADAPTIVE_NP
+    (void)pthread_mutexattr_settype(&a, PTHREAD_MUTEX_ADAPTIVE_NP);
+#endif
+    int rc = pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
     return rc;
 }
 
@@ -518,7 +584,7 @@ static lk_status lm_open_env(const lk_backend_conf *conf, lm_handle **out)
     h->pid = getpid();
     h->lock_fd = -1;
     atomic_init(&h->wtxn, NULL);
-    if (pthread_mutex_init(&h->lock, NULL) != 0 || pthread_cond_init(&h->changed, NULL) != 0 ||
+    if (handle_lock_init(&h->lock) != 0 || pthread_cond_init(&h->changed, NULL) != 0 ||
         pthread_mutex_init(&h->write_lock, NULL) != 0) {
         free(h->path);
         free(h->lockpath);
@@ -605,16 +671,21 @@ static void lm_close(void *handle)
  * lock file in one process break LMDB's locking (see the registry). */
 static lk_status reopen_locked(lm_handle *h)
 {
-    h->reopening = true;
-    while (h->active > 0)
+    /* Set before active is read: a lock-free begin that counted itself in
+     * afterwards sees it and backs out (enter); one counted in before is
+     * waited for, and its leave, seeing reopening, wakes this thread. */
+    atomic_store(&h->reopening, true);
+    while (atomic_load(&h->active) > 0)
         pthread_cond_wait(&h->changed, &h->lock);
     env_close(h);
     lk_status rc = env_open(h, 0);
     h->reopens++;
-    h->reopening = false;
+    atomic_store(&h->reopening, false);
     pthread_cond_broadcast(&h->changed);
     return rc;
 }
+
+static void leave(lm_handle *h, MDB_txn *t);
 
 static int64_t coarse_ms(void)
 {
@@ -634,9 +705,20 @@ static lk_status enter(lm_handle *h, MDB_txn **parked)
     struct stat st;
     int64_t now = coarse_ms();
     bool look = parked == NULL || now != atomic_load_explicit(&h->checked_ms, memory_order_relaxed);
+    if (!look) {
+        /* The common read: count in, and if no reopen is under way (it
+         * sets reopening before it waits for active to reach 0) env stays
+         * as it is until this txn leaves. */
+        atomic_fetch_add(&h->active, 1);
+        if (!atomic_load(&h->reopening) && h->env != NULL) {
+            *parked = pool_pop(h);
+            return LK_OK;
+        }
+        leave(h, NULL); /* back out; the locked path below waits or retries */
+    }
     int stat_errno = !look || lstat(h->path, &st) == 0 ? 0 : errno;
     pthread_mutex_lock(&h->lock);
-    while (h->reopening)
+    while (atomic_load(&h->reopening))
         pthread_cond_wait(&h->changed, &h->lock);
     lk_status rc = LK_OK;
     if (!look) {
@@ -651,9 +733,9 @@ static lk_status enter(lm_handle *h, MDB_txn **parked)
     if (rc == LK_OK && look)
         atomic_store_explicit(&h->checked_ms, now, memory_order_relaxed);
     if (rc == LK_OK) {
-        h->active++;
+        atomic_fetch_add(&h->active, 1);
         if (parked != NULL)
-            *parked = h->npool > 0 ? h->pool[--h->npool] : NULL;
+            *parked = pool_pop(h);
     }
     pthread_mutex_unlock(&h->lock);
     return rc;
@@ -664,22 +746,23 @@ static lk_status enter(lm_handle *h, MDB_txn **parked)
  * every parked txn, so an idle process holds no reader slot. */
 static void leave(lm_handle *h, MDB_txn *t)
 {
-    pthread_mutex_lock(&h->lock);
-    h->active--;
-    if (t != NULL && h->active > 0 && h->npool < LM_POOL_MAX) {
-        h->pool[h->npool++] = t;
+    /* Parked only while another txn is in flight: that one, or a later
+     * one, is still to leave and counts active down to 0 after this push. */
+    if (t != NULL && atomic_load(&h->active) > 1 && pool_push(h, t))
         t = NULL;
-    }
-    if (h->active == 0) {
-        for (size_t i = 0; i < h->npool; i++)
-            mdb_txn_abort(h->pool[i]);
-        h->npool = 0;
-        if (h->reopening)
-            pthread_cond_broadcast(&h->changed);
-    }
-    pthread_mutex_unlock(&h->lock);
     if (t != NULL)
-        mdb_txn_abort(t); /* frees its reader slot (MDB_NOTLS) */
+        mdb_txn_abort(t); /* frees its reader slot (MDB_NOTLS); env still counted in use */
+    if (atomic_fetch_sub(&h->active, 1) == 1) {
+        /* The last one out releases every parked txn, under lock so a
+         * reopen's env_close never runs beside it; a txn begun meanwhile
+         * (active > 0 again) leaves the pool to its own last one out. */
+        pthread_mutex_lock(&h->lock);
+        if (atomic_load(&h->active) == 0)
+            pool_drain(h);
+        if (atomic_load(&h->reopening))
+            pthread_cond_broadcast(&h->changed);
+        pthread_mutex_unlock(&h->lock);
+    }
 }
 
 /* LMDB 0.9 race: a reader delayed between reading the current txn id N and
@@ -720,8 +803,6 @@ static int settle_snapshot(lm_handle *h, MDB_txn *t)
  * with no txn in flight. LMDB's reader-table mutex is left as it is: it is
  * held for a few instructions while a read txn claims a slot, and guarding
  * it would cost two system calls per verify. */
-#define WRITE_GUARD_BYTE ((off_t)1 << 40)
-
 static void write_guard_set(lm_handle *h, short type)
 {
     if (h->lock_fd < 0)
@@ -947,6 +1028,34 @@ static lk_status lm_scan(void *txn, const char *prefix, size_t plen, lk_scan_fn 
     return LK_OK;
 }
 
+static lk_status lm_del_prefix(void *txn, const char *prefix, size_t plen, size_t *deleted)
+{
+    MDB_txn *t = txn;
+    lm_handle *h = handle_of(t);
+    *deleted = 0;
+    if (!is_write(h, t))
+        return lk_seterr(LK_ERR_INTERNAL, "lmdb store %s: delete in a read transaction", h->path);
+    if (plen == 0 || plen > (size_t)h->max_key)
+        return plen == 0 ? lk_seterr(LK_ERR_INTERNAL, "lmdb store %s: delete of an empty prefix", h->path) : LK_OK;
+    MDB_cursor *c;
+    int rc = mdb_cursor_open(t, h->dbi, &c);
+    if (rc != 0)
+        return lm_err(h->path, rc, "cannot open a cursor");
+    MDB_val k = {plen, (void *)prefix}, v;
+    /* A cursor delete leaves the cursor on the next key: no seek per key. */
+    for (rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(c, &k, &v, MDB_GET_CURRENT)) {
+        if (k.mv_size < plen || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        if ((rc = mdb_cursor_del(c, 0)) != 0)
+            break;
+        (*deleted)++;
+    }
+    mdb_cursor_close(c);
+    if (rc != 0 && rc != MDB_NOTFOUND)
+        return lm_err(h->path, rc, "delete failed");
+    return LK_OK;
+}
+
 /* The newest committed txn id, from the lock file's shared memory (every
  * process's commits): no txn, no system call, except the look at the path
  * for a replaced file once per coarse clock tick, as a txn begin makes. */
@@ -962,7 +1071,7 @@ static lk_status lm_change_token(void *handle, uint64_t *epoch, uint64_t *token)
         leave(h, t); /* a parked txn is already reset: back to the pool */
     }
     pthread_mutex_lock(&h->lock);
-    int rc = h->env != NULL && !h->reopening ? mdb_env_info(h->env, &info) : EAGAIN;
+    int rc = h->env != NULL && !atomic_load(&h->reopening) ? mdb_env_info(h->env, &info) : EAGAIN;
     *epoch = h->reopens;
     pthread_mutex_unlock(&h->lock);
     if (rc != 0)
@@ -983,4 +1092,5 @@ const lk_backend_ops lk_backend_lmdb = {
     .del = lm_del,
     .scan = lm_scan,
     .change_token = lm_change_token,
+    .del_prefix = lm_del_prefix,
 };

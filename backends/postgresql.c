@@ -3,18 +3,21 @@
  * every machine of a fleet.
  *
  * The map is one table, latchkey_kv (key bytea primary key, value bytea),
- * beside latchkey_schema (one row: the schema version). Only the create path
- * (lk_store_create, `latchkey init`) creates or upgrades them; any other
- * open checks the version and refuses a store without a schema (run
- * `latchkey init`) or with a newer one than this code knows.
+ * beside latchkey_schema (one row: the schema version, and the writers'
+ * lock). Only the create path (lk_store_create, `latchkey init`) creates,
+ * repairs or upgrades them; any other open checks the version and refuses
+ * a store without a schema (run `latchkey init`) or with a newer one than
+ * this code knows.
  *
  * Transactions:
  *  - read: BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY, a snapshot for
  *    the whole txn, as the vtable promises; begun at the first read the
  *    record cache cannot answer (see "the record cache" below).
- *  - write: BEGIN (READ COMMITTED) then pg_advisory_xact_lock(LOCK_KEY):
- *    writers of every process on every machine go one at a time, the
- *    vtable's contract (LMDB's single writer). The core runs a whole
+ *  - write: BEGIN (READ COMMITTED) then SELECT ... FROM latchkey_schema
+ *    FOR UPDATE (the schema row; on a version 1 store also version 1's
+ *    pg_advisory_xact_lock, see PG_SCHEMA_VERSION), waiting at most
+ *    lock_timeout: writers of every process on every machine go one at a
+ *    time, the vtable's contract (LMDB's single writer). The core runs a whole
  *    read-check-write (at most 2 access keys per user, unique names) in one
  *    write txn; with the lock held no other writer can change what it read,
  *    so the rule holds fleet-wide, and no serialization failure (40001) can
@@ -57,7 +60,11 @@
  * end the parent's sessions). Closing an inherited handle only closes the
  * child's copies of the idle sockets and leaks the PGconn objects.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -72,10 +79,20 @@
 #include "lk_backend.h"
 #include "lk_error.h"
 
-#define PG_SCHEMA_VERSION 1
+/* Version 2: writers lock latchkey_schema's row (SELECT ... FOR UPDATE,
+ * which needs UPDATE on the table: latchkey's role, not any role that can
+ * connect). Version 1's writers took pg_advisory_xact_lock(PG_LOCK_KEY),
+ * a lock any connected role can take and hold; on a version 1 store
+ * writers take both, so processes of an older latchkey still exclude them
+ * until `latchkey init` upgrades it. */
+#define PG_SCHEMA_VERSION 2
+/* How long a writer waits for the write lock when neither the role
+ * (ALTER ROLE ... SET lock_timeout) nor the conninfo (options='-c
+ * lock_timeout=...') sets one. */
+#define PG_LOCK_TIMEOUT "10s"
 #define PG_MAX_KEY 511         /* the same limit as LMDB's, so stores can be copied */
 #define PG_POOL_MAX 8          /* idle connections kept per handle */
-/* pg_advisory_xact_lock key of the single writer: "latchkey" in ASCII. */
+/* pg_advisory_xact_lock key of version 1's single writer: "latchkey" in ASCII. */
 #define PG_LOCK_KEY "7809643707706734969"
 
 /* NOTIFY channel of every committed change, and the limits of what one
@@ -89,6 +106,11 @@
 #define PG_PREFETCH_BATCH 5000           /* keys per SELECT of a prefetch */
 #define PG_OID_BYTEA 17                  /* element types of the binary arrays sent */
 #define PG_OID_TEXT 25
+/* A drain of the listener that meets more than this many notifications, or
+ * takes longer, gives up: the listener is closed (its backlog with it) and
+ * the cache dropped, so reads go to the server until it listens again. */
+#define PG_DRAIN_MAX 10000
+#define PG_DRAIN_MS 1000
 /* Reconnect backoff (query pool and listener): 50 ms doubling to 2 s. */
 #define PG_BACKOFF_MIN_MS 50
 #define PG_BACKOFF_MAX_MS 2000
@@ -136,15 +158,29 @@ typedef struct pg_handle {
     char server[256];        /* host:port/db of the last connection, for messages */
     backoff down;            /* query connections: after a failed connect */
     char down_msg[512];      /* that failure, repeated while backing off */
+    long long lock_ms;       /* the sessions' lock_timeout, for messages */
     /* The record cache (NULL: store.cache_entries 0) and its listener. */
     kv_cache *cache;
-    pthread_mutex_t lmu;     /* guards lconn, lback; trylock'ed by readers */
+    pthread_mutex_t lmu;     /* guards lconn, lback, lgen; trylock'ed by readers */
     PGconn *lconn;           /* LISTENing connection, NULL while down */
+    uint64_t lgen;           /* bumped when lconn changes (the drainer's poll set) */
+    /* The background drainer (started with the first listener): keeps an
+     * idle process's listener read, so its server session never blocks
+     * writing to it and stalls the server's notification queue. */
+    pthread_t lthread;
+    bool lthread_on;
+    int lwake[2];            /* pipe: lconn changed, or stop */
+    atomic_bool lstop;
     bool lnotice;            /* the server said something unasked on lconn */
     backoff lback;
     atomic_bool listening;   /* lconn is up: cached values may be served */
     bool listened;           /* lconn was up once (under lmu) */
     atomic_uint read_txns;   /* read txns begun, counted up to 2 */
+    /* The readers' lock-free check (listener_poll): lseq is odd while a
+     * thread holds lmu (so while it may be reading the listener or changing
+     * lconn), and lfd is lconn's socket (-1: down), set under lmu. */
+    _Atomic uint64_t lseq;
+    _Atomic int lfd;
 } pg_handle;
 
 typedef struct pg_txn {
@@ -153,11 +189,18 @@ typedef struct pg_txn {
     bool write;
     bool broken;             /* the conn failed: close it instead of pooling it */
     bool failed;             /* a statement failed: PostgreSQL aborted the txn */
-    unsigned long writes;    /* bumped by put/del, so a scan sees its callback's writes */
+    /* Bumped by put/del of any key but the row a scan's callback is at
+     * (scan_key), so the scan reads again only after a write that may
+     * change the rows still to come: a store copy --replace deleting row
+     * after row reads the table once, not once per row. */
+    unsigned long writes;
+    const char *scan_key;
+    size_t scan_klen;
     /* Kept until the txn ends (get/scan pointers): PGresults, and the
      * malloc'd copies of cached values. */
     struct kept { void *p; bool result; } *kept;
     size_t nkept, capkept;
+    struct kept kept_few[4]; /* kept's first block: a verify keeps one or two (no realloc per verify) */
     uint64_t gen_begin;      /* read txn: the cache's gen at begin */
     uint64_t gen0;           /* read txn: the cache's gen before its snapshot */
     bool cacheable;          /* read txn: values it reads may go into the cache */
@@ -167,9 +210,10 @@ typedef struct pg_txn {
     bool chg_all;            /* write txn: too many, or unprintable: notify "*" */
     /* Write txn: puts not sent yet (one per key; blocks of key then value;
      * lent: a get returned it, so it is kept until the txn ends, else freed
-     * once sent), and their index by key hash (open addressing, entries +
-     * 1, 0 empty). */
-    struct pend { char *kv; size_t klen, vlen; bool lent; } *pend;
+     * once sent; del: a delete of a key known to exist, sent in one DELETE
+     * per batch before the puts), and their index by key hash (open
+     * addressing, entries + 1, 0 empty). */
+    struct pend { char *kv; size_t klen, vlen; bool lent, del; } *pend;
     size_t npend, cappend, pend_bytes;
     uint32_t *pend_ix;
     size_t pend_ixcap;
@@ -269,6 +313,41 @@ static bool ok_result(const PGresult *r)
     return s == PGRES_COMMAND_OK || s == PGRES_TUPLES_OK;
 }
 
+/* A duration as the server shows a setting ("500ms", "10s", "2min"), in ms. */
+static long long timeout_ms(const char *v)
+{
+    char *end;
+    long long n = strtoll(v, &end, 10);
+    static const struct { const char *unit; long long ms; } units[] = {
+        {"us", 0}, {"ms", 1}, {"s", 1000}, {"min", 60000}, {"h", 3600000}, {"d", 86400000}, {"", 1}};
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++)
+        if (strcmp(end, units[i].unit) == 0)
+            return units[i].ms ? n * units[i].ms : n / 1000;
+    return n;
+}
+
+/* A statement that waited for a lock past lock_timeout (55P03): what lock,
+ * how long, and what to do. */
+static bool lock_timed_out(const PGresult *r)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    return state != NULL && strcmp(state, "55P03") == 0;
+}
+
+static lk_status lock_err(pg_handle *h)
+{
+    char server[256];
+    long long ms;
+    server_of(h, server, sizeof server);
+    pthread_mutex_lock(&h->lock);
+    ms = h->lock_ms;
+    pthread_mutex_unlock(&h->lock);
+    return lk_seterr(LK_ERR_STORE,
+                     "postgresql store %s: the store's write lock was not obtained within %lld ms (another "
+                     "session holds it: see pg_locks for latchkey_schema; lock_timeout sets the wait)",
+                     server, ms);
+}
+
 static lk_status connect_new(pg_handle *h, PGconn **out)
 {
     /* The conninfo comes last, so its own connect_timeout wins; expand_dbname
@@ -292,9 +371,19 @@ static lk_status connect_new(pg_handle *h, PGconn **out)
     PQsetNoticeProcessor(c, no_notices, NULL);
     /* A writer that stops mid-txn (SIGSTOP, a hung host) would hold the
      * writers' lock for the whole fleet: the server ends such a session
-     * after a minute. The core's txns last milliseconds. */
-    PGresult *r = PQexec(c, "SET idle_in_transaction_session_timeout = '60s'");
-    bool ok = ok_result(r);
+     * after a minute. The core's txns last milliseconds. A writer waits
+     * for the lock at most lock_timeout (PG_LOCK_TIMEOUT unless the role or
+     * the conninfo set one), then fails with a clear error, not a hang. */
+    PGresult *r = PQexec(c, "SELECT set_config('idle_in_transaction_session_timeout', '60s', false), "
+                            "set_config('lock_timeout', CASE current_setting('lock_timeout') WHEN '0' THEN '" PG_LOCK_TIMEOUT
+                            "' ELSE current_setting('lock_timeout') END, false)");
+    bool ok = ok_result(r) && PQntuples(r) == 1;
+    if (ok) {
+        long long ms = timeout_ms(PQgetvalue(r, 0, 1));
+        pthread_mutex_lock(&h->lock);
+        h->lock_ms = ms;
+        pthread_mutex_unlock(&h->lock);
+    }
     PQclear(r);
     if (!ok) {
         char server[256], msg[400];
@@ -413,15 +502,23 @@ static lk_status connect_paced(pg_handle *h, PGconn **out)
  * than PG_NOTIFY_MAX bytes of keys or a key that is not printable ASCII.
  *
  * A dedicated connection LISTENs. Before a read txn answers a get from the
- * cache it drains that connection (PQconsumeInput + PQnotifies on libpq's
- * non-blocking socket: one recv() that usually finds nothing), so every
- * notification that has reached this host is applied before the answer.
- * No thread: nothing to stop across fork(), no wake-ups while idle. A
- * reader that finds another thread draining does not wait for it (the
- * drain is happening now). While the listener is down (never connected,
- * lost, backing off) every get reads through to the server; when it
- * (re)connects the whole cache is dropped, since notifications sent while
- * it was away are lost.
+ * cache it drains that connection: one poll() that usually finds nothing;
+ * when something came in, it reads until the socket is empty and then
+ * makes one round trip on the listener (listener_sync), after which every
+ * change committed before that round trip is applied, however many
+ * notifications anyone queued in front of it; what it cannot see is a
+ * change whose notification the server has not started to send (the
+ * revocation delay, flood or not). Bounded: past PG_DRAIN_MAX notifications
+ * or PG_DRAIN_MS the listener is closed and the cache dropped (reads go to
+ * the server until it listens again). A reader that finds another thread
+ * draining reads through rather than wait. A background thread (started
+ * with the first listener, stopped by close) drains the same way whenever
+ * the socket has data, so an idle process's server session never blocks
+ * writing to it: such a session holds back the server's notification
+ * queue, and a full queue fails every NOTIFY and so every latchkey write.
+ * While the listener is down (never connected, lost, backing off) every
+ * get reads through to the server; when it (re)connects the whole cache
+ * is dropped, since notifications sent while it was away are lost.
  *
  * Transactions. A write txn never uses the cache (it must read its own
  * writes, and what it read must not be cached: it may roll back); after
@@ -444,10 +541,19 @@ static lk_status connect_paced(pg_handle *h, PGconn **out)
  * an eviction never pulls a pointer from under a caller.
  */
 
+/* Eight bytes a step (FNV-1a a byte a step was a tenth of a cached
+ * verify's time); only this process's buckets and stripes use it. */
 static uint64_t kv_hash(const char *k, size_t n)
 {
-    uint64_t x = 1469598103934665603ULL; /* FNV-1a */
-    for (size_t i = 0; i < n; i++)
+    uint64_t x = 1469598103934665603ULL ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, k + i, 8);
+        x = (x ^ w) * 0x9E3779B97F4A7C15ULL;
+        x ^= x >> 32;
+    }
+    for (; i < n; i++)
         x = (x ^ (unsigned char)k[i]) * 1099511628211ULL;
     return x ^ (x >> 29);
 }
@@ -728,14 +834,54 @@ static void drop_everywhere(const char *keys, size_t len)
 
 /* ------------------------------------------------------------ the listener */
 
+/* Every holder of lmu goes through these: lseq is odd while it is held, so
+ * a reader's lock-free check (listener_poll) that overlaps any drain or any
+ * change of lconn sees lseq move and takes the locked path instead. */
+static void lmu_entered(pg_handle *h)
+{
+    atomic_fetch_add(&h->lseq, 1); /* odd: before this thread reads lconn's socket */
+}
+
+static void lmu_lock(pg_handle *h)
+{
+    pthread_mutex_lock(&h->lmu);
+    lmu_entered(h);
+}
+
+static bool lmu_trylock(pg_handle *h)
+{
+    if (pthread_mutex_trylock(&h->lmu) != 0)
+        return false;
+    lmu_entered(h);
+    return true;
+}
+
+static void lmu_unlock(pg_handle *h)
+{
+    atomic_store(&h->lfd, h->lconn != NULL ? PQsocket(h->lconn) : -1);
+    atomic_fetch_add(&h->lseq, 1); /* even: every notification it read is applied */
+    pthread_mutex_unlock(&h->lmu);
+}
+
+/* Tell the drainer that lconn changed (or that it must stop). */
+static void listener_wake(pg_handle *h)
+{
+    if (h->lthread_on) {
+        ssize_t n = write(h->lwake[1], "", 1); /* a full pipe already says it */
+        (void)n;
+    }
+}
+
 /* lmu held. */
 static void listener_down(pg_handle *h)
 {
     atomic_store(&h->listening, false);
     PQfinish(h->lconn);
     h->lconn = NULL;
+    h->lgen++;
     kv_drop_all(h->cache);
     backoff_failed(&h->lback);
+    listener_wake(h);
 }
 
 /* The listener runs no query: anything the server reports on it unasked is
@@ -746,6 +892,29 @@ static void listener_notice(void *arg, const char *message)
 {
     (void)message;
     ((pg_handle *)arg)->lnotice = true; /* called under lmu, from PQconsumeInput */
+}
+
+static void *listener_thread(void *arg);
+
+/* lmu held. The drainer starts with the first listener; signals stay with
+ * the application's threads. */
+static void listener_thread_start(pg_handle *h)
+{
+    sigset_t all, old;
+    if (h->lthread_on || pipe(h->lwake) != 0)
+        return;
+    for (int i = 0; i < 2; i++) {
+        fcntl(h->lwake[i], F_SETFL, O_NONBLOCK);
+        fcntl(h->lwake[i], F_SETFD, FD_CLOEXEC);
+    }
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
+    h->lthread_on = pthread_create(&h->lthread, NULL, listener_thread, h) == 0;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    if (!h->lthread_on) { /* readers still drain: only an idle process's listener waits */
+        close(h->lwake[0]);
+        close(h->lwake[1]);
+    }
 }
 
 /* lmu held. */
@@ -767,39 +936,177 @@ static void listener_connect(pg_handle *h)
     h->lnotice = false;
     PQsetNoticeProcessor(c, listener_notice, h);
     h->lconn = c;
+    h->lgen++;
     h->listened = true;
     h->lback.delay_ms = 0;
     /* Whatever changed before LISTEN took effect was never announced here. */
     kv_drop_all(h->cache);
     atomic_store(&h->listening, true);
+    listener_thread_start(h);
+    listener_wake(h);
+}
+
+/* Wait until fd is ready for events or the deadline passes. */
+static bool wait_fd(int fd, short events, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - now_ms();
+        if (left <= 0)
+            return false;
+        struct pollfd p = {fd, events, 0};
+        int n = poll(&p, 1, (int)left);
+        if (n > 0)
+            return true;
+        if (n < 0 && errno != EINTR)
+            return false;
+    }
+}
+
+static bool readable_now(int fd)
+{
+    struct pollfd p = {fd, POLLIN, 0};
+    return poll(&p, 1, 0) > 0;
+}
+
+/* lmu held: apply the notifications libpq has parsed; false past the
+ * bound. */
+static bool listener_apply(pg_handle *h, size_t *seen)
+{
+    PGnotify *n;
+    while ((n = PQnotifies(h->lconn)) != NULL) {
+        kv_drop_listed(h->cache, n->extra, strlen(n->extra));
+        PQfreemem(n);
+        ++*seen;
+    }
+    return *seen <= PG_DRAIN_MAX;
+}
+
+/* lmu held. After data came in, a round trip on the listener: the server
+ * session sends every notification it has been told of before it answers
+ * a query, so when the answer is in, every change that committed before
+ * the query was sent has been applied here, however many notifications
+ * were queued in front of it (a socket that looks empty may only mean the
+ * session has not written the rest yet). The query is the LISTEN again (a
+ * no-op), so pg_stat_activity keeps naming the session by it. */
+static bool listener_sync(pg_handle *h, size_t *seen, int64_t deadline)
+{
+    PGconn *c = h->lconn;
+    int fd = PQsocket(c), f;
+    if (!PQsendQuery(c, "LISTEN " PG_CHANNEL))
+        return false;
+    while ((f = PQflush(c)) == 1) /* reading meanwhile: the session may be blocked writing to us */
+        if (!wait_fd(fd, POLLIN | POLLOUT, deadline) || !PQconsumeInput(c) || !listener_apply(h, seen))
+            return false;
+    if (f != 0)
+        return false;
+    for (;;) {
+        if (!PQconsumeInput(c) || !listener_apply(h, seen))
+            return false;
+        while (!PQisBusy(c)) {
+            PGresult *r = PQgetResult(c);
+            if (r == NULL)
+                return listener_apply(h, seen) && !h->lnotice;
+            bool ok = ok_result(r);
+            PQclear(r);
+            if (!ok)
+                return false;
+        }
+        if (!wait_fd(fd, POLLIN, deadline))
+            return false;
+    }
+}
+
+/* lmu held, lconn up: apply every notification that has arrived, and when
+ * anything had, those still on their way (listener_sync). Bounded: past
+ * PG_DRAIN_MAX notifications or PG_DRAIN_MS, the listener goes down (and
+ * its backlog on the server with its session), the cache is dropped and
+ * reads go to the server until it listens again: whatever others send, a
+ * change that committed before a read is either applied or not served
+ * from the cache. */
+static void listener_drain(pg_handle *h)
+{
+    int fd = PQsocket(h->lconn);
+    if (fd < 0 || !readable_now(fd)) {
+        if (fd < 0)
+            listener_down(h);
+        return;
+    }
+    int64_t deadline = now_ms() + PG_DRAIN_MS;
+    size_t seen = 0;
+    bool ok = true;
+    do {
+        /* PQconsumeInput only reads; PQnotifies parses, which is when an
+         * unasked error reaches listener_notice. */
+        ok = PQconsumeInput(h->lconn) != 0 && listener_apply(h, &seen) && now_ms() < deadline;
+    } while (ok && PQstatus(h->lconn) == CONNECTION_OK && !h->lnotice && readable_now(fd));
+    if (ok && PQstatus(h->lconn) == CONNECTION_OK && !h->lnotice)
+        ok = listener_sync(h, &seen, deadline);
+    if (!ok || PQstatus(h->lconn) != CONNECTION_OK || h->lnotice)
+        listener_down(h);
+}
+
+/* The drainer: whenever the listener's socket has something, drain it as
+ * a reader would. It never connects (a reader does); while the listener
+ * is down it sleeps on the pipe. */
+static void *listener_thread(void *arg)
+{
+    pg_handle *h = arg;
+    while (!atomic_load(&h->lstop)) {
+        lmu_lock(h);
+        int fd = h->lconn != NULL ? PQsocket(h->lconn) : -1;
+        uint64_t gen = h->lgen;
+        lmu_unlock(h);
+        struct pollfd p[2] = {{h->lwake[0], POLLIN, 0}, {fd, POLLIN, 0}};
+        if (poll(p, fd >= 0 ? 2 : 1, -1) <= 0)
+            continue;
+        if (p[0].revents != 0) {
+            char buf[64];
+            while (read(h->lwake[0], buf, sizeof buf) > 0)
+                ;
+            continue; /* lconn changed, or stop */
+        }
+        lmu_lock(h);
+        if (h->lgen == gen && h->lconn != NULL)
+            listener_drain(h);
+        lmu_unlock(h);
+    }
+    return NULL;
 }
 
 /* Apply every notification that has arrived; (re)connect the listener when
  * it is down and its backoff is over. True when cached values may be
- * served. */
+ * served: false also while another thread drains (what it is reading may
+ * name the key), so the caller reads through. */
 static bool listener_poll(pg_handle *h)
 {
-    if (pthread_mutex_trylock(&h->lmu) != 0)
-        return atomic_load(&h->listening); /* another thread is draining right now */
-    if (h->lconn != NULL) {
-        /* PQconsumeInput only reads; PQnotifies parses, which is when an
-         * unasked error reaches listener_notice. */
-        bool ok = PQconsumeInput(h->lconn) != 0;
-        PGnotify *n;
-        while ((n = PQnotifies(h->lconn)) != NULL) {
-            kv_drop_listed(h->cache, n->extra, strlen(n->extra));
-            PQfreemem(n);
-        }
-        if (!ok || PQstatus(h->lconn) != CONNECTION_OK || h->lnotice)
-            listener_down(h);
-    }
+    /* The common case without lmu (issue 24): no thread held lmu from
+     * before the socket was found empty until after, so nothing had been
+     * read from it and left unapplied, and nothing waits in it: every
+     * notification that reached this process is applied, as after a drain
+     * that found nothing. A drainer bumps lseq (a locked RMW) before it reads
+     * the socket, so if the second load does not see the bump, its read
+     * began after this poll returned. lfd only changes under lmu, so an fd
+     * closed (and its number reused) in between also moves lseq. Any doubt
+     * (lmu held, the listener down, data waiting) takes the locked path,
+     * which drains or reads through as before. One poll() per verify is
+     * still made: a flag set by the drainer would miss notifications that
+     * arrived before the drainer was scheduled (tests/pg/hostile.sh's
+     * stopped-and-continued verifier). */
+    uint64_t s1 = atomic_load(&h->lseq);
+    int fd = atomic_load(&h->lfd);
+    if (s1 % 2 == 0 && fd >= 0 && atomic_load(&h->listening) && !readable_now(fd) && atomic_load(&h->lseq) == s1)
+        return true;
+    if (!lmu_trylock(h))
+        return false;
+    if (h->lconn != NULL)
+        listener_drain(h);
     /* Not for a process's first read txn: a one-shot verifier (the admin
      * tool, a PAM host forking a process per login) would pay a second
      * connection for a cache it never uses. */
     if (h->lconn == NULL && backoff_left(&h->lback) == 0 && (h->listened || atomic_load(&h->read_txns) > 1))
         listener_connect(h);
     bool up = h->lconn != NULL;
-    pthread_mutex_unlock(&h->lmu);
+    lmu_unlock(h);
     return up;
 }
 
@@ -807,36 +1114,143 @@ static bool listener_poll(pg_handle *h)
 
 static const char *const create_sql =
     "CREATE TABLE IF NOT EXISTS latchkey_schema (version integer NOT NULL);"
-    "CREATE TABLE IF NOT EXISTS latchkey_kv (key bytea PRIMARY KEY, value bytea NOT NULL);"
-    "INSERT INTO latchkey_schema (version) SELECT 1 WHERE NOT EXISTS (SELECT 1 FROM latchkey_schema)";
+    "CREATE TABLE IF NOT EXISTS latchkey_kv (key bytea PRIMARY KEY, value bytea NOT NULL)";
 
-/* Check (and with create, create or upgrade) the schema, on c. */
-static lk_status check_schema(pg_handle *h, PGconn *c, int create)
+/* The one row of latchkey_schema in r: its version, or 0 with *why set. */
+static int schema_version(const PGresult *r, char *why, size_t whysz)
 {
-    lk_status st = LK_OK;
-    char server[256];
-    PGresult *r = NULL;
-    bool in_txn = false;
+    int n = PQntuples(r);
+    if (n != 1) {
+        snprintf(why, whysz, "table latchkey_schema has %d rows, expected 1", n);
+        return 0;
+    }
+    int v = atoi(PQgetvalue(r, 0, 0));
+    if (v < 1)
+        snprintf(why, whysz, "table latchkey_schema holds version %d, which no latchkey writes", v);
+    return v < 1 ? 0 : v;
+}
 
-    if (create && !h->read_only) {
-        /* Under the writers' lock, so two inits do not race on the DDL; the
-         * version check below runs in the same txn. Upgrades from older
-         * versions will go here, one step per version. */
-        r = run(c, "BEGIN; SELECT pg_advisory_xact_lock(" PG_LOCK_KEY ")");
-        in_txn = ok_result(r);
-        if (in_txn) {
-            PQclear(r);
-            r = run(c, create_sql);
-        }
+/* Create, repair or upgrade the schema, in one txn on c; *done says which.
+ * No writer of this version runs meanwhile (the schema table's lock). A
+ * schema table with no row gets the current
+ * version (both versions have the same tables); one with several rows of
+ * one version keeps one; rows of different versions are refused: which one
+ * the data follows is for a person to decide. */
+static lk_status create_schema(pg_handle *h, PGconn *c, char *done, size_t donesz)
+{
+    char server[256];
+    lk_status st = LK_OK;
+    PGresult *r = run(c, "BEGIN; SELECT to_regclass('latchkey_schema') IS NOT NULL, "
+                         "to_regclass('latchkey_kv') IS NOT NULL");
+    if (!ok_result(r)) {
+        st = query_err(h, c, r, "creating the schema");
+        PQclear(r);
+        PQclear(run(c, "ROLLBACK"));
+        return st;
+    }
+    bool had_schema = strcmp(PQgetvalue(r, 0, 0), "t") == 0, had_kv = strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+    PQclear(r);
+    /* Two inits of an empty database: the advisory lock keeps their DDL
+     * apart (there is no row to lock yet). Then the table lock, which
+     * only latchkey's role may take, waits for the writers and keeps them
+     * out. */
+    r = had_schema ? NULL : run(c, "SELECT pg_advisory_xact_lock(" PG_LOCK_KEY ")");
+    if (r == NULL || ok_result(r)) {
+        PQclear(r);
+        r = run(c, create_sql);
+    }
+    if (ok_result(r)) {
+        PQclear(r);
+        r = run(c, "LOCK TABLE latchkey_schema IN EXCLUSIVE MODE");
+    }
+    if (ok_result(r)) {
+        PQclear(r);
+        r = run(c, "SELECT version, count(*) OVER (), count(*) OVER (PARTITION BY version) FROM latchkey_schema");
+    }
+    if (!ok_result(r)) {
+        st = lock_timed_out(r) ? lock_err(h) : query_err(h, c, r, "creating the schema");
+        goto out;
+    }
+    server_of(h, server, sizeof server);
+    int rows = PQntuples(r), v = rows > 0 ? atoi(PQgetvalue(r, 0, 0)) : PG_SCHEMA_VERSION;
+    const char *fix = NULL;
+    char fixbuf[160];
+    if (rows > 1 && atoi(PQgetvalue(r, 0, 2)) != rows) {
+        st = lk_seterr(LK_ERR_STORE,
+                       "postgresql store %s: table latchkey_schema has %d rows of different versions; which one "
+                       "the data follows cannot be told: delete all rows but the right one (DELETE FROM "
+                       "latchkey_schema WHERE version <> N), then run `latchkey init` again",
+                       server, rows);
+        goto out;
+    }
+    if (v < 1 || v > PG_SCHEMA_VERSION) {
+        st = v < 1 ? lk_seterr(LK_ERR_STORE,
+                               "postgresql store %s: table latchkey_schema holds version %d, which no latchkey "
+                               "writes: set it to the version the store is at (UPDATE latchkey_schema SET version "
+                               "= N), then run `latchkey init` again",
+                               server, v)
+                   : lk_seterr(LK_ERR_STORE,
+                               "postgresql store %s: schema version %d is newer than this latchkey understands "
+                               "(%d): upgrade latchkey",
+                               server, v, PG_SCHEMA_VERSION);
+        goto out;
+    }
+    if (rows != 1) {
+        if (rows == 0 && (had_schema || had_kv))
+            fix = "table latchkey_schema had no row";
+        else if (rows > 1)
+            fix = (snprintf(fixbuf, sizeof fixbuf, "table latchkey_schema had %d rows of version %d", rows, v), fixbuf);
+        PQclear(r);
+        char sql[120];
+        snprintf(sql, sizeof sql, "DELETE FROM latchkey_schema; INSERT INTO latchkey_schema (version) VALUES (%d)", v);
+        r = run(c, sql);
         if (!ok_result(r)) {
-            st = query_err(h, c, r, "creating the schema");
+            st = query_err(h, c, r, "repairing the schema");
+            goto out;
+        }
+    }
+    PQclear(r);
+    r = NULL;
+    /* Upgrades, one step per version. 1 -> 2: only the writers' lock
+     * changed (from the advisory lock to the schema row). */
+    if (v < PG_SCHEMA_VERSION) {
+        r = run(c, "UPDATE latchkey_schema SET version = 2");
+        if (!ok_result(r)) {
+            st = query_err(h, c, r, "upgrading the schema");
             goto out;
         }
         PQclear(r);
         r = NULL;
     }
+    if (!had_schema && !had_kv)
+        snprintf(done, donesz, "schema version %d, created", PG_SCHEMA_VERSION);
+    else if (fix != NULL && v < PG_SCHEMA_VERSION)
+        snprintf(done, donesz, "schema version %d, repaired (%s) and upgraded from version %d", PG_SCHEMA_VERSION, fix,
+                 v);
+    else if (fix != NULL)
+        snprintf(done, donesz, "schema version %d, repaired (%s)", PG_SCHEMA_VERSION, fix);
+    else if (v < PG_SCHEMA_VERSION)
+        snprintf(done, donesz, "schema version %d, upgraded from version %d", PG_SCHEMA_VERSION, v);
+    else if (!had_schema || !had_kv)
+        snprintf(done, donesz, "schema version %d, repaired (a table was missing)", PG_SCHEMA_VERSION);
+    else
+        snprintf(done, donesz, "schema version %d, already current", PG_SCHEMA_VERSION);
+out:
+    PQclear(r);
+    r = run(c, st == LK_OK ? "COMMIT" : "ROLLBACK");
+    if (st == LK_OK && !ok_result(r))
+        st = query_err(h, c, r, "creating the schema");
+    PQclear(r);
+    return st;
+}
 
-    r = run(c, "SELECT version FROM latchkey_schema");
+/* Check the schema on c: a missing one, or one a newer latchkey wrote, is
+ * refused; version 1 is still served (writers then also take its lock). */
+static lk_status check_schema(pg_handle *h, PGconn *c)
+{
+    lk_status st = LK_OK;
+    char server[256], why[160];
+    PGresult *r = run(c, "SELECT version FROM latchkey_schema");
     server_of(h, server, sizeof server);
     if (!ok_result(r)) {
         const char *state = PQresultErrorField(r, PG_DIAG_SQLSTATE);
@@ -847,35 +1261,65 @@ static lk_status check_schema(pg_handle *h, PGconn *c, int create)
                            server);
         else
             st = query_err(h, c, r, "reading the schema version");
-        goto out;
-    }
-    if (PQntuples(r) != 1) {
-        st = lk_seterr(LK_ERR_STORE,
-                       "postgresql store %s: table latchkey_schema has %d rows, expected 1 (run `latchkey init`)",
-                       server, PQntuples(r));
-        goto out;
-    }
-    int v = atoi(PQgetvalue(r, 0, 0));
-    if (v > PG_SCHEMA_VERSION)
-        st = lk_seterr(LK_ERR_STORE,
-                       "postgresql store %s: schema version %d is newer than this latchkey understands (%d): "
-                       "upgrade latchkey",
-                       server, v, PG_SCHEMA_VERSION);
-    else if (v < PG_SCHEMA_VERSION)
-        st = lk_seterr(LK_ERR_STORE, "postgresql store %s: schema version %d is older than %d: run `latchkey init`",
-                       server, v, PG_SCHEMA_VERSION);
-out:
-    PQclear(r);
-    if (in_txn) {
-        r = run(c, st == LK_OK ? "COMMIT" : "ROLLBACK");
-        if (st == LK_OK && !ok_result(r))
-            st = query_err(h, c, r, "creating the schema");
         PQclear(r);
+        return st;
     }
-    return st;
+    int v = schema_version(r, why, sizeof why);
+    PQclear(r);
+    if (v == 0)
+        return lk_seterr(LK_ERR_STORE, "postgresql store %s: %s (run `latchkey init` to repair it)", server, why);
+    if (v > PG_SCHEMA_VERSION)
+        return lk_seterr(LK_ERR_STORE,
+                         "postgresql store %s: schema version %d is newer than this latchkey understands (%d): "
+                         "upgrade latchkey",
+                         server, v, PG_SCHEMA_VERSION);
+    return LK_OK;
 }
 
 /* ------------------------------------------------------------ open, close */
+
+/* libpq reads a dbname that is a URI or holds '=' as a conninfo of its own
+ * (expand_dbname, as connect_new asks). */
+static bool is_conninfo(const char *s)
+{
+    return strncmp(s, "postgresql://", 13) == 0 || strncmp(s, "postgres://", 11) == 0 || strchr(s, '=') != NULL;
+}
+
+/* Refuse a conninfo that holds a password anywhere: a password= keyword, a
+ * URI's user:password@, or either inside a dbname libpq would expand. No
+ * part of it is ever repeated: libpq's parse errors quote the string, so
+ * only an unknown keyword's name is shown. */
+static lk_status check_conninfo(const char *ci, int depth)
+{
+    char *perr = NULL;
+    PQconninfoOption *opts = PQconninfoParse(ci, &perr);
+    if (opts == NULL) {
+        static const char unknown[] = "invalid connection option \"";
+        const size_t ul = sizeof unknown - 1;
+        char msg[160] = "";
+        const char *q;
+        if (perr != NULL && strncmp(perr, unknown, ul) == 0 && (q = strchr(perr + ul, '"')) != NULL) {
+            int kl = (int)(q - (perr + ul));
+            snprintf(msg, sizeof msg, ": unknown keyword \"%.*s\"", kl > 60 ? 60 : kl, perr + ul);
+        }
+        PQfreemem(perr);
+        return lk_seterr(LK_ERR_CONFIG, "postgresql store: store.conninfo is not a valid libpq connection string%s%s",
+                         depth > 0 ? " (in its dbname)" : "", msg);
+    }
+    lk_status st = LK_OK;
+    for (PQconninfoOption *o = opts; o->keyword != NULL && st == LK_OK; o++) {
+        if (o->val == NULL || *o->val == '\0')
+            continue;
+        if (strcmp(o->keyword, "password") == 0)
+            st = lk_seterr(LK_ERR_CONFIG, "postgresql store: store.conninfo contains a password%s; put it in a "
+                                          "passfile instead (PGPASSFILE, passfile=PATH or ~/.pgpass, mode 0600)",
+                           depth > 0 ? " (in its dbname)" : "");
+        else if (strcmp(o->keyword, "dbname") == 0 && depth < 2 && is_conninfo(o->val))
+            st = check_conninfo(o->val, depth + 1);
+    }
+    PQconninfoFree(opts);
+    return st;
+}
 
 static lk_status pg_open(const lk_backend_conf *conf, void **handle)
 {
@@ -887,25 +1331,9 @@ static lk_status pg_open(const lk_backend_conf *conf, void **handle)
                                         "\"service=NAME\")");
     /* Passwords live in a passfile (PGPASSFILE, passfile=, ~/.pgpass), never
      * in the configuration, whose text ends up in messages and backups. */
-    char *perr = NULL;
-    PQconninfoOption *opts = PQconninfoParse(ci, &perr);
-    if (opts == NULL) {
-        char msg[400];
-        bool secret = strstr(ci, "password") != NULL || strchr(ci, '@') != NULL;
-        one_line(perr, msg, sizeof msg);
-        PQfreemem(perr);
-        /* libpq quotes pieces of the string, which may hold a password */
-        return lk_seterr(LK_ERR_CONFIG, "postgresql store: store.conninfo is not a valid libpq connection string%s%s",
-                         secret ? "" : ": ", secret ? "" : msg);
-    }
-    bool has_password = false;
-    for (PQconninfoOption *o = opts; o->keyword != NULL; o++)
-        if (strcmp(o->keyword, "password") == 0 && o->val != NULL && *o->val != '\0')
-            has_password = true;
-    PQconninfoFree(opts);
-    if (has_password)
-        return lk_seterr(LK_ERR_CONFIG, "postgresql store: store.conninfo contains a password; put it in a "
-                                        "passfile instead (PGPASSFILE, passfile=PATH or ~/.pgpass, mode 0600)");
+    lk_status st = check_conninfo(ci, 0);
+    if (st != LK_OK)
+        return st;
 
     pg_handle *h = calloc(1, sizeof *h);
     if (h == NULL || (h->conninfo = strdup(ci)) == NULL) {
@@ -917,15 +1345,26 @@ static lk_status pg_open(const lk_backend_conf *conf, void **handle)
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->lmu, NULL);
     atomic_init(&h->listening, false);
+    atomic_init(&h->lstop, false);
     atomic_init(&h->read_txns, 0);
+    atomic_init(&h->lseq, 0);
+    atomic_init(&h->lfd, -1);
     snprintf(h->server, sizeof h->server, "(not connected)");
     /* No cache: every get a round trip, as before (store.cache_entries 0). */
     h->cache = kv_new(conf->cache_entries);
 
     PGconn *c;
-    lk_status st = connect_new(h, &c);
+    st = connect_new(h, &c);
     if (st == LK_OK) {
-        st = check_schema(h, c, conf->create && !conf->read_only);
+        char done[320] = "";
+        st = conf->create && !conf->read_only ? create_schema(h, c, done, sizeof done) : LK_OK;
+        if (st == LK_OK)
+            st = check_schema(h, c);
+        if (st == LK_OK && conf->report != NULL && conf->report_size > 0) {
+            char server[256];
+            server_of(h, server, sizeof server);
+            snprintf(conf->report, conf->report_size, "%s\n%s", server, done);
+        }
         if (st == LK_OK)
             pool_give(h, c);
         else
@@ -965,7 +1404,18 @@ static void pg_close(void *handle)
         }
         if (pthread_mutex_trylock(&h->lmu) == 0 && h->lconn != NULL && PQsocket(h->lconn) >= 0)
             close(PQsocket(h->lconn));
+        if (h->lthread_on) { /* the drainer stayed in the parent */
+            close(h->lwake[0]);
+            close(h->lwake[1]);
+        }
         return;
+    }
+    if (h->lthread_on) {
+        atomic_store(&h->lstop, true);
+        listener_wake(h);
+        pthread_join(h->lthread, NULL);
+        close(h->lwake[0]);
+        close(h->lwake[1]);
     }
     if (h->cache != NULL)
         cached_remove(h);
@@ -982,12 +1432,36 @@ static void pg_close(void *handle)
 
 static lk_status notify_changes(pg_txn *t);
 
+/* A write txn holds the row lock of latchkey_schema (r: its version). The
+ * row must be there, alone: with none nothing would be locked. A version 1
+ * store also takes version 1's advisory lock, which the writers of an
+ * older latchkey still on it take. */
+static lk_status write_locked(pg_txn *t, const PGresult *r)
+{
+    char server[256];
+    if (PQntuples(r) != 1) {
+        server_of(t->h, server, sizeof server);
+        return lk_seterr(LK_ERR_STORE,
+                         "postgresql store %s: table latchkey_schema has %d rows, expected 1: no write is safe "
+                         "(run `latchkey init` to repair it)",
+                         server, PQntuples(r));
+    }
+    if (atoi(PQgetvalue(r, 0, 0)) >= 2)
+        return LK_OK;
+    PGresult *a = run(t->c, "SELECT pg_advisory_xact_lock(" PG_LOCK_KEY ")");
+    lk_status st = ok_result(a) ? LK_OK
+                   : lock_timed_out(a) ? lock_err(t->h)
+                                       : query_err(t->h, t->c, a, "beginning a write transaction");
+    PQclear(a);
+    return st;
+}
+
 /* Give the txn its connection and BEGIN on it: at begin for a write txn, at
  * its first read the cache cannot answer for a read txn. */
 static lk_status txn_start(pg_txn *t)
 {
     pg_handle *h = t->h;
-    const char *sql = t->write ? "BEGIN; SELECT pg_advisory_xact_lock(" PG_LOCK_KEY ")"
+    const char *sql = t->write ? "BEGIN; SELECT version FROM latchkey_schema FOR UPDATE"
                                : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY";
     if (!t->write && h->cache != NULL) {
         /* Before the snapshot: whether what it reads may be cached, and the
@@ -1007,12 +1481,24 @@ static lk_status txn_start(pg_txn *t)
             return st;
         PGresult *r = run(c, sql);
         if (ok_result(r)) {
-            PQclear(r);
             t->c = c;
-            return LK_OK;
+            st = t->write ? write_locked(t, r) : LK_OK;
+            PQclear(r);
+            if (st != LK_OK) {
+                PQclear(run(c, "ROLLBACK"));
+                t->c = NULL;
+                if (PQstatus(c) == CONNECTION_OK && PQtransactionStatus(c) == PQTRANS_IDLE)
+                    pool_give(h, c);
+                else
+                    PQfinish(c);
+            }
+            return st;
         }
         bool lost = conn_lost(c, r);
-        st = query_err(h, c, r, t->write ? "beginning a write transaction" : "beginning a read transaction");
+        if (t->write && lock_timed_out(r))
+            st = lock_err(h);
+        else
+            st = query_err(h, c, r, t->write ? "beginning a write transaction" : "beginning a read transaction");
         PQclear(r);
         PQfinish(c);
         if (lost)
@@ -1065,7 +1551,8 @@ static void txn_free(pg_txn *t)
             PQclear(t->kept[i].p);
         else
             free(t->kept[i].p);
-    free(t->kept);
+    if (t->kept != t->kept_few)
+        free(t->kept);
     free(t->chg);
     if (t->c != NULL) {
         if (t->broken || PQstatus(t->c) != CONNECTION_OK || PQtransactionStatus(t->c) != PQTRANS_IDLE)
@@ -1211,39 +1698,51 @@ static lk_status pend_release(pg_txn *t, struct pend *p)
     return keep_item(t, p->kv, false); /* on failure it freed the block */
 }
 
-/* Send every waiting put: one INSERT per batch of rows. */
+/* Send every waiting put and delete: one DELETE, then one INSERT, per batch
+ * of rows (one entry per key, so the order between keys does not matter). */
 static lk_status send_pending(pg_txn *t)
 {
-    static const char sql[] = "INSERT INTO latchkey_kv (key, value) SELECT k, v FROM unnest($1::bytea[], $2::bytea[]) "
+    static const char ins[] = "INSERT INTO latchkey_kv (key, value) SELECT k, v FROM unnest($1::bytea[], $2::bytea[]) "
                               "AS u(k, v) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value";
+    static const char del[] = "DELETE FROM latchkey_kv WHERE key = ANY($1::bytea[])";
     static const int binary[2] = {1, 1};
     if (t->npend == 0)
         return LK_OK;
     lk_status st = LK_OK;
     pg_array ka = {0}, va = {0};
-    size_t i = 0;
-    while (i < t->npend && st == LK_OK) {
-        size_t n = 0, bytes = 0;
-        while (i + n < t->npend && n < PG_PUT_BATCH &&
-               (n == 0 || bytes + t->pend[i + n].klen + t->pend[i + n].vlen <= PG_PUT_BATCH_BYTES))
-            bytes += t->pend[i + n].klen + t->pend[i + n].vlen, n++;
-        bool ok = arr_begin(&ka, PG_OID_BYTEA, n) && arr_begin(&va, PG_OID_BYTEA, n);
-        for (size_t j = i; j < i + n && ok; j++)
-            ok = arr_elem(&ka, t->pend[j].kv, t->pend[j].klen) &&
-                 arr_elem(&va, t->pend[j].kv + t->pend[j].klen, t->pend[j].vlen);
-        if (!ok) {
-            st = lk_seterr(LK_ERR_NOMEM, "out of memory writing %zu records", n);
-            t->failed = true; /* the txn lost writes: it must not commit */
-            break;
+    for (int pass = 0; pass < 2 && st == LK_OK; pass++) {
+        bool dels = pass == 0;
+        size_t i = 0;
+        while (st == LK_OK) {
+            size_t n = 0, bytes = 0;
+            bool ok = arr_begin(&ka, PG_OID_BYTEA, 0) && arr_begin(&va, PG_OID_BYTEA, 0);
+            for (; i < t->npend && n < PG_PUT_BATCH && ok; i++) {
+                const struct pend *p = &t->pend[i];
+                if (p->del != dels)
+                    continue;
+                if (n > 0 && bytes + p->klen + p->vlen > PG_PUT_BATCH_BYTES)
+                    break; /* the next batch starts with it */
+                ok = arr_elem(&ka, p->kv, p->klen) && (dels || arr_elem(&va, p->kv + p->klen, p->vlen));
+                bytes += p->klen + p->vlen;
+                n++;
+            }
+            if (!ok) {
+                st = lk_seterr(LK_ERR_NOMEM, "out of memory writing %zu records", n);
+                t->failed = true; /* the txn lost writes: it must not commit */
+                break;
+            }
+            if (n == 0)
+                break;
+            arr_set_count(&ka, n);
+            arr_set_count(&va, n);
+            const char *v[2] = {ka.p, va.p};
+            int l[2] = {(int)ka.len, (int)va.len};
+            PGresult *r = PQexecParams(t->c, dels ? del : ins, dels ? 1 : 2, NULL, v, l, binary, 1);
+            if (!ok_result(r))
+                st = fail(t, r, dels ? "deleting" : "writing");
+            else
+                PQclear(r);
         }
-        const char *v[2] = {ka.p, va.p};
-        int l[2] = {(int)ka.len, (int)va.len};
-        PGresult *r = PQexecParams(t->c, sql, 2, NULL, v, l, binary, 1);
-        if (!ok_result(r))
-            st = fail(t, r, "writing");
-        else
-            PQclear(r);
-        i += n;
     }
     free(ka.p);
     free(va.p);
@@ -1419,9 +1918,15 @@ static void pg_abort(void *txn)
 /* Keep p (a PGresult when result) until the txn ends; on failure it is freed. */
 static lk_status keep_item(pg_txn *t, void *p, bool result)
 {
+    if (t->capkept == 0) {
+        t->kept = t->kept_few;
+        t->capkept = sizeof t->kept_few / sizeof t->kept_few[0];
+    }
     if (t->nkept == t->capkept) {
-        size_t cap = t->capkept ? t->capkept * 2 : 4;
-        struct kept *n = realloc(t->kept, cap * sizeof *n);
+        size_t cap = t->capkept * 2;
+        struct kept *n = t->kept == t->kept_few ? malloc(cap * sizeof *n) : realloc(t->kept, cap * sizeof *n);
+        if (n != NULL && t->kept == t->kept_few)
+            memcpy(n, t->kept_few, sizeof t->kept_few);
         if (n == NULL) {
             if (result)
                 PQclear(p);
@@ -1456,10 +1961,12 @@ static lk_status pg_get(void *txn, const char *key, size_t klen, const char **va
     if (klen == 0 || klen > PG_MAX_KEY)
         return LK_ERR_NOT_FOUND;
     pg_handle *h = t->h;
-    /* A write txn sees its own puts first (a delete or scan sent them), then
-     * what it prefetched (kept up to date by its deletes). */
+    /* A write txn sees its own waiting puts and deletes first, then what it
+     * prefetched (kept up to date by its deletes). */
     if (t->write) {
         struct pend *p = pend_find(t, key, klen);
+        if (p != NULL && p->del)
+            return LK_ERR_NOT_FOUND;
         if (p != NULL) {
             p->lent = true;
             *val = p->kv + p->klen;
@@ -1614,16 +2121,17 @@ static lk_status check_write(pg_txn *t, size_t klen, const char *op)
     return LK_OK;
 }
 
-static lk_status pg_put(void *txn, const char *key, size_t klen, const char *val, size_t vlen)
+/* A write to the row a scan's callback is at changes none of the rows
+ * still to come. */
+static bool at_scan_key(const pg_txn *t, const char *key, size_t klen)
 {
-    pg_txn *t = txn;
-    lk_status st = check_write(t, klen, "put");
-    if (st != LK_OK)
-        return st;
-    if (vlen > INT32_MAX - PG_MAX_KEY)
-        return lk_seterr(LK_ERR_PARAM, "postgresql store: value of %zu bytes is too large", vlen);
-    if (t->failed)
-        return lk_seterr(LK_ERR_STORE, "postgresql store: write in a failed transaction");
+    return t->scan_key != NULL && t->scan_klen == klen && memcmp(t->scan_key, key, klen) == 0;
+}
+
+/* Make key's waiting write a put of val, or (del) a delete. */
+static lk_status pend_add(pg_txn *t, const char *key, size_t klen, const char *val, size_t vlen, bool del)
+{
+    lk_status st;
     char *kv = malloc(klen + vlen + 1);
     if (kv == NULL || !pend_grow(t)) {
         free(kv);
@@ -1634,7 +2142,7 @@ static lk_status pg_put(void *txn, const char *key, size_t klen, const char *val
         memcpy(kv + klen, val, vlen);
     kv[klen + vlen] = '\0';
     uint32_t *slot = pend_slot(t, key, klen);
-    if (*slot != 0) { /* a second put of the key: the last one wins */
+    if (*slot != 0) { /* a second write of the key: the last one wins */
         struct pend *p = &t->pend[*slot - 1];
         if ((st = pend_release(t, p)) != LK_OK) {
             free(kv);
@@ -1642,19 +2150,33 @@ static lk_status pg_put(void *txn, const char *key, size_t klen, const char *val
             return st;
         }
         t->pend_bytes -= p->klen + p->vlen;
-        *p = (struct pend){kv, klen, vlen, false};
+        *p = (struct pend){kv, klen, vlen, false, del};
     } else {
-        t->pend[t->npend] = (struct pend){kv, klen, vlen, false};
+        t->pend[t->npend] = (struct pend){kv, klen, vlen, false, del};
         *slot = (uint32_t)++t->npend;
     }
     t->pend_bytes += klen + vlen;
-    pre_change(t, key, klen, PRE_UNKNOWN);
-    t->writes++;
+    pre_change(t, key, klen, del ? PRE_ABSENT : PRE_UNKNOWN);
+    if (!at_scan_key(t, key, klen))
+        t->writes++;
     changed(t, key, klen);
     /* Memory stays bounded in a long txn: a full batch goes at once. */
     if (t->npend >= PG_PUT_BATCH || t->pend_bytes >= PG_PUT_BATCH_BYTES)
         return send_pending(t);
     return LK_OK;
+}
+
+static lk_status pg_put(void *txn, const char *key, size_t klen, const char *val, size_t vlen)
+{
+    pg_txn *t = txn;
+    lk_status st = check_write(t, klen, "put");
+    if (st != LK_OK)
+        return st;
+    if (vlen > INT32_MAX - PG_MAX_KEY)
+        return lk_seterr(LK_ERR_PARAM, "postgresql store: value of %zu bytes is too large", vlen);
+    if (t->failed)
+        return lk_seterr(LK_ERR_STORE, "postgresql store: write in a failed transaction");
+    return pend_add(t, key, klen, val, vlen, false);
 }
 
 static lk_status pg_del(void *txn, const char *key, size_t klen)
@@ -1663,6 +2185,15 @@ static lk_status pg_del(void *txn, const char *key, size_t klen)
     lk_status st = check_write(t, klen, "delete");
     if (st != LK_OK)
         return klen == 0 || klen > PG_MAX_KEY ? (t->write ? LK_ERR_NOT_FOUND : st) : st;
+    if (t->failed)
+        return lk_seterr(LK_ERR_STORE, "postgresql store: write in a failed transaction");
+    /* A key known to exist (a waiting put of it, or the row the scan is at)
+     * waits like a put; whether another exists only the server can say. */
+    const struct pend *p = pend_find(t, key, klen);
+    if (p != NULL && p->del)
+        return LK_ERR_NOT_FOUND; /* already deleted in this txn */
+    if (p != NULL || at_scan_key(t, key, klen))
+        return pend_add(t, key, klen, NULL, 0, true);
     if ((st = send_pending(t)) != LK_OK)
         return st;
     pre_change(t, key, klen, PRE_ABSENT);
@@ -1681,23 +2212,48 @@ static lk_status pg_del(void *txn, const char *key, size_t klen)
 }
 
 /* Rows with prefix <= key < successor(prefix) (no upper bound when the prefix
- * is empty or all 0xff), after `after` when given. */
-static PGresult *scan_query(pg_txn *t, const char *prefix, size_t plen, const char *after, size_t alen)
+ * is empty or all 0xff), after `after` when given, at most limit of them. */
+/* The first key after every key that starts with prefix, into succ; its
+ * length, 0 when there is none (the prefix is empty or all 0xff). */
+static size_t prefix_end(const char *prefix, size_t plen, char succ[PG_MAX_KEY + 1])
 {
-    char succ[PG_MAX_KEY + 1];
     size_t slen = plen <= PG_MAX_KEY ? plen : PG_MAX_KEY;
     memcpy(succ, prefix, slen);
     while (slen > 0 && (unsigned char)succ[slen - 1] == 0xff)
         slen--;
     if (slen > 0)
         succ[slen - 1] = (char)((unsigned char)succ[slen - 1] + 1);
+    return slen;
+}
+
+static PGresult *scan_query(pg_txn *t, const char *prefix, size_t plen, const char *after, size_t alen, int limit)
+{
+    char succ[PG_MAX_KEY + 1];
+    size_t slen = prefix_end(prefix, plen, succ);
     const char *v[3] = {after ? after : prefix, succ, NULL};
     int l[3] = {after ? (int)alen : (int)plen, (int)slen, 0};
     const char *lo = after ? "key > $1" : "key >= $1";
-    char sql[160];
-    snprintf(sql, sizeof sql, "SELECT key, value FROM latchkey_kv WHERE %s%s ORDER BY key", lo,
-             slen > 0 ? " AND key < $2" : "");
+    char sql[192];
+    snprintf(sql, sizeof sql, "SELECT key, value FROM latchkey_kv WHERE %s%s ORDER BY key LIMIT %d", lo,
+             slen > 0 ? " AND key < $2" : "", limit);
     return query(t, sql, slen > 0 ? 2 : 1, v, l);
+}
+
+/* Scans read in pages, the first small, each next one twice as large: a
+ * scan that stops early (the oldest audit entries, one key's records) reads
+ * a few rows, not the whole range, and a whole-range scan few round trips. */
+#define SCAN_PAGE_FIRST 64
+#define SCAN_PAGE_MAX 8192
+
+/* The next page, after key k (NULL: from the start), kept until the txn ends. */
+static lk_status scan_page(pg_txn *t, const char *prefix, size_t plen, const char *k, size_t kl, int page,
+                           PGresult **out)
+{
+    PGresult *r = scan_query(t, prefix, plen, k, kl, page);
+    if (!ok_result(r))
+        return fail(t, r, "scanning");
+    *out = r;
+    return keep(t, r);
 }
 
 static lk_status pg_scan(void *txn, const char *prefix, size_t plen, lk_scan_fn fn, void *arg)
@@ -1708,28 +2264,73 @@ static lk_status pg_scan(void *txn, const char *prefix, size_t plen, lk_scan_fn 
         st = send_pending(t); /* the scan must see this txn's puts */
     if (st != LK_OK)
         return st;
-    PGresult *r = scan_query(t, prefix, plen, NULL, 0);
-    if (!ok_result(r))
-        return fail(t, r, "scanning");
-    if ((st = keep(t, r)) != LK_OK)
+    int page = SCAN_PAGE_FIRST;
+    PGresult *r;
+    if ((st = scan_page(t, prefix, plen, NULL, 0, page, &r)) != LK_OK)
         return st;
-    for (int i = 0; i < PQntuples(r); i++) {
+    for (int i = 0;; i++) {
+        if (i == PQntuples(r)) {
+            if (i < page || i == 0)
+                return LK_OK; /* a short page is the last */
+            const char *k = PQgetvalue(r, i - 1, 0);
+            size_t kl = (size_t)PQgetlength(r, i - 1, 0);
+            page = page < SCAN_PAGE_MAX / 2 ? page * 2 : SCAN_PAGE_MAX;
+            if ((st = scan_page(t, prefix, plen, k, kl, page, &r)) != LK_OK)
+                return st;
+            i = -1;
+            continue;
+        }
         const char *k = PQgetvalue(r, i, 0);
         size_t kl = (size_t)PQgetlength(r, i, 0);
         unsigned long before = t->writes;
-        if (fn(arg, k, kl, PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1)) != 0)
+        const char *outer = t->scan_key; /* a callback may scan too */
+        size_t outer_len = t->scan_klen;
+        t->scan_key = k, t->scan_klen = kl;
+        int stop = fn(arg, k, kl, PQgetvalue(r, i, 1), (size_t)PQgetlength(r, i, 1));
+        t->scan_key = outer, t->scan_klen = outer_len;
+        if (stop != 0)
             return LK_OK;
         if (t->writes != before) {
-            /* The callback wrote: go on from this key in the new state. */
-            if ((st = send_pending(t)) != LK_OK)
-                return st;
-            r = scan_query(t, prefix, plen, k, kl);
-            if (!ok_result(r))
-                return fail(t, r, "scanning");
-            if ((st = keep(t, r)) != LK_OK)
+            /* The callback wrote another key: go on from this one in the
+             * new state. (The next page needs no such care: the waiting
+             * writes are all of keys already passed.) */
+            if ((st = send_pending(t)) != LK_OK || (st = scan_page(t, prefix, plen, k, kl, page, &r)) != LK_OK)
                 return st;
             i = -1;
         }
+    }
+}
+
+/* One DELETE for the whole range; the notification then says "*" (drop
+ * every cached record), as for any txn that changed too much to list. */
+static lk_status pg_del_prefix(void *txn, const char *prefix, size_t plen, size_t *deleted)
+{
+    pg_txn *t = txn;
+    *deleted = 0;
+    lk_status st = check_write(t, plen, "delete");
+    if (st != LK_OK)
+        return st;
+    if (t->failed)
+        return lk_seterr(LK_ERR_STORE, "postgresql store: write in a failed transaction");
+    if ((st = t->c == NULL ? txn_start(t) : LK_OK) != LK_OK || (st = send_pending(t)) != LK_OK)
+        return st;
+    char succ[PG_MAX_KEY + 1];
+    size_t slen = prefix_end(prefix, plen, succ);
+    const char *v[2] = {prefix, succ};
+    int l[2] = {(int)plen, (int)slen};
+    PGresult *r = query(t, slen > 0 ? "DELETE FROM latchkey_kv WHERE key >= $1 AND key < $2"
+                                    : "DELETE FROM latchkey_kv WHERE key >= $1",
+                        slen > 0 ? 2 : 1, v, l);
+    if (!ok_result(r))
+        return fail(t, r, "deleting");
+    *deleted = (size_t)strtoull(PQcmdTuples(r), NULL, 10);
+    PQclear(r);
+    for (size_t i = 0; i < t->npre; i++) /* what was prefetched in the range is gone */
+        if (t->pre[i].klen >= plen && memcmp(t->pre[i].k, prefix, plen) == 0)
+            pre_change(t, t->pre[i].k, t->pre[i].klen, PRE_ABSENT);
+    if (*deleted > 0) {
+        t->writes++;
+        t->chg_all = true;
     }
     return LK_OK;
 }
@@ -1746,4 +2347,5 @@ const lk_backend_ops lk_backend_postgresql = {
     .del = pg_del,
     .scan = pg_scan,
     .prefetch = pg_prefetch,
+    .del_prefix = pg_del_prefix,
 };

@@ -16,7 +16,8 @@
  *                            connection: the stream cannot be trusted.
  *     body:
  *       u8  op               LKP_OP_*
- *       u8  kind             0 request, 1 response
+ *       u8  kind             0 request, 1 response (the service refuses a
+                            frame of kind 1 as malformed)
  *       u16 reserved         0
  *       u32 request id       chosen by the client; the response carries it
  *       fields...            each: u8 type (LKP_F_*), u16 length (big-endian),
@@ -44,10 +45,12 @@
  * the enum's number, so the two sides may be built from different
  * versions), and for a failure LKP_F_MESSAGE (never a secret).
  *
- * Timeouts: the service closes a connection whose handshake or partly sent
- * request is not complete within daemon.read_timeout_ms, and one idle for
- * daemon.idle_timeout_s. The client waits at most LKP_CLIENT_TIMEOUT_MS for
- * any read or write.
+ * Timeouts: the service closes a connection whose handshake (from the
+ * connect) or request (from its first byte) is not complete within
+ * daemon.read_timeout_ms, however it trickles in; one whose unread answers
+ * make no progress for as long; and one idle for daemon.idle_timeout_s.
+ * It stops reading a connection while 16 KiB of its answers wait unread.
+ * The client waits at most LKP_CLIENT_TIMEOUT_MS for any read or write.
  *
  * Secrets: LKP_F_SECRET is the only field that holds one. Both sides keep
  * the frames in sodium_malloc memory and wipe them after use; neither logs

@@ -21,23 +21,27 @@ const char *lk_key_status_name(lk_key_status s)
 typedef struct ak_rec {
     lk_access_key info;
     char hash[crypto_pwhash_STRBYTES];
+    int64_t revoked;                       /* when lk_revoke_user disabled it; 0: not */
+    char next[LK_SECRET_ID_LEN + 1];       /* the pair a rotation made from it; "": none */
 } ak_rec;
 
 static lk_status decode_ak(const char *id, const char *v, size_t vl, ak_rec *out)
 {
     /* one pass over the record (this runs on every verify) */
-    static const char *const names[] = {"uin", "status", "created", "hash", "expires"};
-    const char *f[5];
-    size_t fl[5];
+    static const char *const names[] = {"uin", "status", "created", "hash", "expires", "revoked", "next"};
+    const char *f[7];
+    size_t fl[7];
     uint64_t status;
 
     memset(out, 0, sizeof *out);
-    uint32_t found = lk_rec_find_many(v, vl, names, 5, f, fl);
+    uint32_t found = lk_rec_find_many(v, vl, names, 7, f, fl);
     if ((found & 0xf) != 0xf || !lk_rec_parse_u64(f[0], fl[0], &out->info.uin) ||
         !lk_rec_parse_u64(f[1], fl[1], &status) || status > 1 ||
         !lk_rec_parse_i64(f[2], fl[2], &out->info.create_time) ||
         !lk_rec_unescape(f[3], fl[3], out->hash, sizeof out->hash) ||
-        ((found & 0x10) && (!lk_rec_parse_i64(f[4], fl[4], &out->info.expire_time) || out->info.expire_time < 0)))
+        ((found & 0x10) && (!lk_rec_parse_i64(f[4], fl[4], &out->info.expire_time) || out->info.expire_time < 0)) ||
+        ((found & 0x20) && !lk_rec_parse_i64(f[5], fl[5], &out->revoked)) ||
+        ((found & 0x40) && !lk_rec_unescape(f[6], fl[6], out->next, sizeof out->next)))
         return lk_seterr(LK_ERR_STORE, "corrupt access key record %s", id);
     out->info.status = (lk_key_status)status;
     size_t il = strnlen(id, sizeof out->info.secret_id - 1);
@@ -55,8 +59,12 @@ static lk_status put_ak(lk_txn *txn, const ak_rec *r)
     lk_rec_add_u64(&rec, "status", (uint64_t)r->info.status);
     lk_rec_add_i64(&rec, "created", r->info.create_time);
     lk_rec_add(&rec, "hash", r->hash);
-    if (r->info.expire_time != 0) /* absent means never: records of older versions load unchanged */
+    if (r->info.expire_time != LK_EXPIRES_NEVER) /* absent means never: records of older versions load unchanged */
         lk_rec_add_i64(&rec, "expires", r->info.expire_time);
+    if (r->revoked != 0)
+        lk_rec_add_i64(&rec, "revoked", r->revoked);
+    if (r->next[0] != '\0')
+        lk_rec_add(&rec, "next", r->next);
     lk_key_ak(key, r->info.secret_id);
     lk_status st = lk_txn_put(txn, key, &rec);
     lk_rec_free(&rec);
@@ -143,6 +151,66 @@ static lk_status new_secret_key(lk_ctx *ctx, ak_rec *r, lk_secret **out)
     return LK_OK;
 }
 
+/* Store the new pair r (hashed) inside the write txn, with its audit
+ * entry. The owner is (re-)checked here: another process may have changed
+ * things since a read txn looked, and an import's earlier lines count. */
+static lk_status new_ak_insert(lk_ctx *ctx, lk_txn *txn, ak_rec *r)
+{
+    lk_user user;
+    lk_status st = lk_user_load(txn, r->info.uin, &user);
+    if (st == LK_OK)
+        st = insert_new_ak(ctx, txn, r);
+    char when[LK_TIME_STRLEN];
+    if (st == LK_OK)
+        st = lk_audit(ctx, txn, "key.create", r->info.secret_id, r->info.uin, "expiry %s",
+                      lk_expiry_words(r->info.expire_time, when));
+    return st;
+}
+
+/* ------------------------------------------------------------ drafts (lk_import) */
+
+struct lk_ak_draft {
+    ak_rec r;
+};
+
+lk_status lk_ak_draft_new(lk_ctx *ctx, uint64_t uin, int64_t expire_time, lk_ak_draft **out)
+{
+    *out = NULL;
+    if (!lk_uin_ok(uin))
+        return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range", uin);
+    lk_status st = lk_expiry_check_new(ctx, expire_time);
+    if (st != LK_OK)
+        return st;
+    lk_ak_draft *d = calloc(1, sizeof *d);
+    if (d == NULL)
+        return lk_seterr(LK_ERR_NOMEM, "out of memory");
+    d->r.info.uin = uin;
+    d->r.info.status = LK_KEY_ACTIVE;
+    d->r.info.create_time = lk_now(ctx);
+    d->r.info.expire_time = expire_time;
+    *out = d;
+    return LK_OK;
+}
+
+lk_status lk_ak_draft_hash(lk_ctx *ctx, lk_ak_draft *d, lk_secret **secret)
+{
+    return new_secret_key(ctx, &d->r, secret);
+}
+
+lk_status lk_ak_draft_insert(lk_ctx *ctx, lk_txn *txn, lk_ak_draft *d, char id[LK_SECRET_ID_LEN + 1])
+{
+    lk_status st = new_ak_insert(ctx, txn, &d->r);
+    memcpy(id, d->r.info.secret_id, LK_SECRET_ID_LEN + 1);
+    return st;
+}
+
+void lk_ak_draft_free(lk_ak_draft *d)
+{
+    if (d != NULL)
+        sodium_memzero(&d->r, sizeof d->r);
+    free(d);
+}
+
 lk_status lk_key_create(lk_ctx *ctx, uint64_t uin, lk_access_key *out, lk_secret **secret_key)
 {
     return lk_key_create_expiring(ctx, uin, 0, out, secret_key);
@@ -151,7 +219,7 @@ lk_status lk_key_create(lk_ctx *ctx, uint64_t uin, lk_access_key *out, lk_secret
 lk_status lk_key_create_expiring(lk_ctx *ctx, uint64_t uin, int64_t expire_time, lk_access_key *out,
                                  lk_secret **secret_key)
 {
-    LK_LOCAL_ONLY(ctx);
+    LK_REMOTE_CALL(ctx, key_create, uin, expire_time, out, secret_key);
     lk_txn txn;
     lk_user user;
     ak_rec r;
@@ -183,13 +251,7 @@ lk_status lk_key_create_expiring(lk_ctx *ctx, uint64_t uin, int64_t expire_time,
 
     if ((st = lk_txn_begin(ctx, true, &txn)) != LK_OK)
         goto fail;
-    /* Re-check inside the write txn: another process may have changed things. */
-    if ((st = lk_user_load(&txn, uin, &user)) != LK_OK)
-        goto abort;
-    if ((st = insert_new_ak(ctx, &txn, &r)) != LK_OK)
-        goto abort;
-    if ((st = lk_audit(ctx, &txn, "key.create", r.info.secret_id, uin, "expires=%lld",
-                       (long long)expire_time)) != LK_OK)
+    if ((st = new_ak_insert(ctx, &txn, &r)) != LK_OK)
         goto abort;
     if ((st = lk_txn_commit(&txn)) != LK_OK)
         goto fail;
@@ -204,23 +266,29 @@ fail:
     return st;
 }
 
-lk_status lk_key_get(lk_ctx *ctx, const char *secret_id, lk_access_key *out)
+/* A pair's record, read in a read txn of its own, with its last access time. */
+static lk_status read_ak(lk_ctx *ctx, const char *secret_id, ak_rec *r)
 {
-    if (ctx != NULL && ctx->remote_ops != NULL)
-        return ctx->remote_ops->key_get(ctx->remote, secret_id, out);
     lk_txn txn;
-    ak_rec r;
     lk_status st = check_secret_id(secret_id);
     if (st != LK_OK)
         return st;
     if ((st = lk_txn_begin(ctx, false, &txn)) != LK_OK)
         return st;
-    st = load_ak(&txn, secret_id, 0, &r);
-    if (st == LK_OK) {
-        r.info.last_access_time = lk_last_access(ctx, &txn, secret_id);
-        *out = r.info;
-    }
+    st = load_ak(&txn, secret_id, 0, r);
+    if (st == LK_OK)
+        r->info.last_access_time = lk_last_access(ctx, &txn, secret_id);
     lk_txn_abort(&txn);
+    return st;
+}
+
+lk_status lk_key_get(lk_ctx *ctx, const char *secret_id, lk_access_key *out)
+{
+    LK_REMOTE_CALL(ctx, key_get, secret_id, out);
+    ak_rec r;
+    lk_status st = read_ak(ctx, secret_id, &r);
+    if (st == LK_OK)
+        *out = r.info;
     return st;
 }
 
@@ -261,7 +329,7 @@ static int list_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl
 
 lk_status lk_key_list(lk_ctx *ctx, uint64_t uin, lk_access_key **out, size_t *count)
 {
-    LK_LOCAL_ONLY(ctx);
+    LK_REMOTE_CALL(ctx, key_list, uin, out, count);
     lk_txn txn;
     lk_user user;
     char prefix[LK_KEYBUF];
@@ -296,7 +364,7 @@ out:
 
 lk_status lk_key_set_status(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin, lk_key_status status)
 {
-    LK_LOCAL_ONLY(ctx);
+    LK_REMOTE_CALL(ctx, key_set_status, secret_id, owner_uin, status);
     lk_txn txn;
     ak_rec r;
     lk_status st = check_secret_id(secret_id);
@@ -313,10 +381,14 @@ lk_status lk_key_set_status(lk_ctx *ctx, const char *secret_id, uint64_t owner_u
         return LK_OK;
     }
     r.info.status = status;
+    if (status == LK_KEY_ACTIVE)
+        r.revoked = 0; /* an operator's enable ends what a revoke started */
     if ((st = put_ak(&txn, &r)) != LK_OK)
         goto abort;
     if ((st = lk_audit(ctx, &txn, status == LK_KEY_ACTIVE ? "key.enable" : "key.disable", secret_id, r.info.uin,
-                       "status=%s", lk_key_status_name(status))) != LK_OK)
+                       "status %s \u2192 %s", lk_key_status_name(r.info.status == LK_KEY_ACTIVE ? LK_KEY_INACTIVE
+                                                                                                   : LK_KEY_ACTIVE),
+                       lk_key_status_name(status))) != LK_OK)
         goto abort;
     st = lk_txn_commit(&txn);
     if (st == LK_OK)
@@ -329,22 +401,26 @@ abort:
 
 lk_status lk_key_set_expiry(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin, int64_t expire_time)
 {
+    LK_REMOTE_CALL(ctx, key_set_expiry, secret_id, owner_uin, expire_time);
     LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     ak_rec r;
+    char was[LK_TIME_STRLEN], now[LK_TIME_STRLEN];
     lk_status st = check_secret_id(secret_id);
     if (st != LK_OK)
         return st;
     if (expire_time < 0)
-        return lk_seterr(LK_ERR_PARAM, "expiry %lld is before 1970", (long long)expire_time);
+        return lk_seterr(LK_ERR_PARAM, "expiry %s is before 1970", lk_fmt_time(expire_time, was));
     if ((st = lk_txn_begin(ctx, true, &txn)) != LK_OK)
         return st;
     if ((st = load_ak(&txn, secret_id, owner_uin, &r)) == LK_OK) {
+        lk_expiry_words(r.info.expire_time, was);
         r.info.expire_time = expire_time;
         st = put_ak(&txn, &r);
     }
     if (st == LK_OK)
-        st = lk_audit(ctx, &txn, "key.edit", secret_id, r.info.uin, "expires=%lld", (long long)expire_time);
+        st = lk_audit(ctx, &txn, "key.edit", secret_id, r.info.uin, "expiry %s \u2192 %s", was,
+                      lk_expiry_words(expire_time, now));
     sodium_memzero(r.hash, sizeof r.hash);
     if (st != LK_OK) {
         lk_txn_abort(&txn);
@@ -353,38 +429,60 @@ lk_status lk_key_set_expiry(lk_ctx *ctx, const char *secret_id, uint64_t owner_u
     return lk_txn_commit(&txn);
 }
 
+/* The checks of a rotation of old, inside txn (read or write): the key's
+ * state, the limit; sets *new_expiry. */
+static lk_status rotate_check(lk_ctx *ctx, lk_txn *txn, const ak_rec *old, const lk_rotate_opts *o,
+                              int64_t *new_expiry)
+{
+    char key[LK_KEYBUF], next_key[LK_KEYBUF];
+    size_t count;
+    lk_key_ak(next_key, old->next);
+    lk_rotation_state rs = {.what = "access key", .id = old->info.secret_id, .revoked = old->revoked,
+                            .next = old->next, .next_key = next_key, .expire_time = old->info.expire_time};
+    lk_status st = lk_rotation_plan(ctx, txn, &rs, o, new_expiry);
+    if (st != LK_OK)
+        return st;
+    lk_key_ak_index(key, old->info.uin, "");
+    if ((st = lk_txn_count(txn, key, &count)) == LK_OK && count >= ctx->cfg.keys_per_user)
+        st = lk_seterr(LK_ERR_KEY_OVER_LIMIT,
+                       "user %" PRIu64 " already holds %zu access key(s), the limit (%u): delete one (disable, "
+                       "then delete) before rotating %s",
+                       old->info.uin, count, ctx->cfg.keys_per_user, old->info.secret_id);
+    return st;
+}
+
 lk_status lk_key_rotate(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin, int64_t grace_seconds,
                         int64_t new_expire_time, lk_access_key *out, lk_secret **secret_key)
 {
+    lk_rotate_opts o = {.grace_seconds = grace_seconds, .set_expiry = 1, .expire_time = new_expire_time};
+    return lk_key_rotate_with(ctx, secret_id, owner_uin, &o, out, secret_key);
+}
+
+lk_status lk_key_rotate_with(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin, const lk_rotate_opts *o,
+                             lk_access_key *out, lk_secret **secret_key)
+{
+    LK_REMOTE_CALL(ctx, key_rotate, secret_id, owner_uin, o, out, secret_key);
     LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     ak_rec old, r;
     lk_secret *sk = NULL;
-    int64_t old_expiry;
+    int64_t old_expiry, new_expiry;
 
     *secret_key = NULL;
     memset(&old, 0, sizeof old);
     lk_status st = check_secret_id(secret_id);
     if (st != LK_OK)
         return st;
-    if ((st = lk_expiry_check_new(ctx, new_expire_time)) != LK_OK)
-        return st;
+    if (o == NULL)
+        return lk_seterr(LK_ERR_PARAM, "no rotation options given");
     /* Cheap refusals (no such key, the limit) before the Argon2id. */
     if ((st = lk_txn_begin(ctx, false, &txn)) != LK_OK)
         return st;
     st = load_ak(&txn, secret_id, owner_uin, &old);
     if (st == LK_OK)
-        st = lk_expiry_after_grace(ctx, old.info.expire_time, grace_seconds, &old_expiry);
-    if (st == LK_OK) {
-        char key[LK_KEYBUF];
-        size_t count;
-        lk_key_ak_index(key, old.info.uin, "");
-        if ((st = lk_txn_count(&txn, key, &count)) == LK_OK && count >= ctx->cfg.keys_per_user)
-            st = lk_seterr(LK_ERR_KEY_OVER_LIMIT,
-                           "user %" PRIu64 " already holds %zu access key(s), the limit (%u): delete one (disable, "
-                           "then delete) before rotating %s",
-                           old.info.uin, count, ctx->cfg.keys_per_user, secret_id);
-    }
+        st = lk_expiry_after_grace(ctx, old.info.expire_time, o->grace_seconds, &old_expiry);
+    if (st == LK_OK)
+        st = rotate_check(ctx, &txn, &old, o, &new_expiry);
     lk_txn_abort(&txn);
     if (st != LK_OK)
         goto out;
@@ -392,29 +490,33 @@ lk_status lk_key_rotate(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin, 
     memset(&r, 0, sizeof r);
     if ((st = new_secret_key(ctx, &r, &sk)) != LK_OK)
         goto out;
-    r.info.uin = old.info.uin;
-    r.info.status = LK_KEY_ACTIVE;
-    r.info.create_time = lk_now(ctx);
-    r.info.expire_time = new_expire_time;
     if ((st = lk_txn_begin(ctx, true, &txn)) != LK_OK)
         goto out;
     /* Everything again inside the write txn: the key may have changed meanwhile. */
     if ((st = load_ak(&txn, secret_id, owner_uin, &old)) != LK_OK ||
-        (st = lk_expiry_after_grace(ctx, old.info.expire_time, grace_seconds, &old_expiry)) != LK_OK ||
-        (st = insert_new_ak(ctx, &txn, &r)) != LK_OK) {
-        if (st == LK_ERR_KEY_OVER_LIMIT)
-            st = lk_seterr(st, "user %" PRIu64 " already holds the limit of %u access keys: delete one (disable, "
-                               "then delete) before rotating %s",
-                           old.info.uin, ctx->cfg.keys_per_user, secret_id);
+        (st = lk_expiry_after_grace(ctx, old.info.expire_time, o->grace_seconds, &old_expiry)) != LK_OK ||
+        (st = rotate_check(ctx, &txn, &old, o, &new_expiry)) != LK_OK) {
         lk_txn_abort(&txn);
         goto out;
     }
+    r.info.uin = old.info.uin;
+    r.info.status = LK_KEY_ACTIVE;
+    r.info.create_time = lk_now(ctx);
+    r.info.expire_time = new_expiry;
+    if ((st = insert_new_ak(ctx, &txn, &r)) != LK_OK) {
+        lk_txn_abort(&txn);
+        goto out;
+    }
+    int64_t was_expiry = old.info.expire_time;
+    char was[LK_TIME_STRLEN], now[LK_TIME_STRLEN];
     old.info.expire_time = old_expiry;
+    memcpy(old.next, r.info.secret_id, sizeof old.next);
     if ((st = put_ak(&txn, &old)) != LK_OK ||
-        (st = lk_audit(ctx, &txn, "key.rotate", secret_id, old.info.uin, "expires=%lld new=%s",
-                       (long long)old_expiry, r.info.secret_id)) != LK_OK ||
-        (st = lk_audit(ctx, &txn, "key.create", r.info.secret_id, r.info.uin, "expires=%lld rotated_from=%s",
-                       (long long)new_expire_time, secret_id)) != LK_OK) {
+        (st = lk_audit(ctx, &txn, "key.rotate", secret_id, old.info.uin, "replaced by %s; expiry %s \u2192 %s%s",
+                       r.info.secret_id, lk_expiry_words(was_expiry, was), lk_expiry_words(old_expiry, now),
+                       old.revoked ? "; rotated although revoked (--force)" : "")) != LK_OK ||
+        (st = lk_audit(ctx, &txn, "key.create", r.info.secret_id, r.info.uin, "rotated from %s; expiry %s%s", secret_id,
+                       lk_expiry_words(new_expiry, now), o->set_expiry ? "" : " (carried over)")) != LK_OK) {
         lk_txn_abort(&txn);
         goto out;
     }
@@ -445,10 +547,13 @@ lk_status lk_key_disable_in(lk_txn *txn, const char *secret_id, bool *changed)
     ak_rec r;
     *changed = false;
     lk_status st = load_ak(txn, secret_id, 0, &r);
-    if (st == LK_OK && r.info.status == LK_KEY_ACTIVE) {
+    if (st == LK_OK && (r.info.status == LK_KEY_ACTIVE || r.revoked == 0)) {
+        bool was_active = r.info.status == LK_KEY_ACTIVE;
         r.info.status = LK_KEY_INACTIVE;
+        if (r.revoked == 0) /* so that no rotation hands out a working key again */
+            r.revoked = lk_now(txn->ctx) > 0 ? lk_now(txn->ctx) : 1;
         st = put_ak(txn, &r);
-        *changed = st == LK_OK;
+        *changed = st == LK_OK && was_active;
     }
     sodium_memzero(r.hash, sizeof r.hash);
     return st;
@@ -456,7 +561,7 @@ lk_status lk_key_disable_in(lk_txn *txn, const char *secret_id, bool *changed)
 
 lk_status lk_key_delete(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin)
 {
-    LK_LOCAL_ONLY(ctx);
+    LK_REMOTE_CALL(ctx, key_delete, secret_id, owner_uin);
     lk_txn txn;
     ak_rec r;
     char key[LK_KEYBUF];
@@ -488,6 +593,34 @@ lk_status lk_key_delete(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin)
 abort:
     lk_txn_abort(&txn);
     return st;
+}
+
+lk_status lk_key_matches(lk_ctx *ctx, const char *secret_id, const char *secret_key, size_t secret_len)
+{
+    LK_LOCAL_ONLY(ctx);
+    ak_rec r;
+    memset(&r, 0, sizeof r);
+    lk_status st = read_ak(ctx, secret_id, &r);
+    if (st == LK_OK && secret_key != NULL && lk_keyfmt_secret_key_ok(secret_key, secret_len)) {
+        atomic_fetch_add(&ctx->st_argon2, 1);
+        if (!lk_hash_verify(r.hash, secret_key, secret_len))
+            st = lk_seterr(LK_DENY_BAD_SECRET, "the SecretKey is not that of access key %s", secret_id);
+    } else if (st == LK_OK) {
+        st = lk_seterr(LK_DENY_BAD_SECRET, "malformed SecretKey for %s", secret_id);
+    }
+    sodium_memzero(r.hash, sizeof r.hash);
+    return st;
+}
+
+/* What a wrong SecretKey gets, and so does every request refused before its
+ * secret was checked (the key disabled): a caller that has not proven it
+ * holds the key must not learn the key's state (issue 19). */
+static lk_status wrong_secret(const char *secret_id)
+{
+    return lk_seterr(LK_DENY_BAD_SECRET,
+                     "wrong SecretKey for %s, or a request the key's state or rules refuse (its access records say "
+                     "which)",
+                     secret_id);
 }
 
 /* Verification of a pair lives here because it needs the record's layout.
@@ -532,11 +665,17 @@ static lk_status verify_key(lk_ctx *ctx, const char *secret_id, const char *secr
         info->uin = r.info.uin;
         snprintf(info->key_id, sizeof info->key_id, "%s", secret_id);
     }
-    if (r.info.status != LK_KEY_ACTIVE) {
-        st = lk_seterr(LK_DENY_DISABLED, "access key %s is disabled", secret_id);
-    } else if (!secret_well_formed) {
+    /* A disabled key is refused without Argon2id and whatever the secret,
+     * so the secret is unproven: answered as a wrong one, recorded as
+     * disabled. (A malformed secret first: its own message tells the caller
+     * only about its own input, for every key alike.) */
+    lk_status recorded = LK_OK;
+    if (!secret_well_formed) {
         atomic_fetch_add(&ctx->st_early, 1);
         st = lk_seterr(LK_DENY_BAD_SECRET, "malformed SecretKey for %s (bad length, prefix or checksum)", secret_id);
+    } else if (r.info.status != LK_KEY_ACTIVE) {
+        recorded = LK_DENY_DISABLED;
+        st = wrong_secret(secret_id);
     } else if (lk_cache_check(ctx->cache, secret_id, r.hash, secret_key, secret_len)) {
         /* A hash to upgrade costs Argon2id: not on latchkeyd's request thread. */
         if (cached_only && lk_hash_outdated(ctx, r.hash))
@@ -551,7 +690,7 @@ static lk_status verify_key(lk_ctx *ctx, const char *secret_id, const char *secr
             lk_cache_put(ctx->cache, secret_id, r.hash, secret_key, secret_len);
             st = LK_OK;
         } else {
-            st = lk_seterr(LK_DENY_BAD_SECRET, "wrong SecretKey for %s", secret_id);
+            st = wrong_secret(secret_id);
         }
     }
     if (st == LK_OK)
@@ -564,15 +703,14 @@ static lk_status verify_key(lk_ctx *ctx, const char *secret_id, const char *secr
         lk_hash_upgrade(ctx, secret_id, key, r.hash, secret_key, secret_len);
     }
     sodium_memzero(r.hash, sizeof r.hash);
-    lk_record_attempt(ctx, secret_id, req, has_ip ? &client_ip : NULL, st);
+    lk_record_attempt(ctx, secret_id, req, has_ip ? &client_ip : NULL, recorded != LK_OK ? recorded : st);
     return st;
 }
 
 lk_status lk_verify_key(lk_ctx *ctx, const char *secret_id, const char *secret_key, size_t secret_len,
                         const lk_verify_req *req, lk_verify_info *info)
 {
-    if (ctx != NULL && ctx->remote_ops != NULL)
-        return ctx->remote_ops->verify_key(ctx->remote, secret_id, secret_key, secret_len, req, info);
+    LK_REMOTE_CALL(ctx, verify_key, secret_id, secret_key, secret_len, req, info);
     return verify_key(ctx, secret_id, secret_key, secret_len, req, info, false);
 }
 

@@ -19,6 +19,8 @@
 typedef struct api_rec {
     lk_apikey info;
     char hash[crypto_pwhash_STRBYTES];
+    int64_t revoked;                  /* when lk_revoke_user disabled it; 0: not */
+    char next[LK_APIKEY_ID_LEN + 1];  /* the key a reroll made from it; "": none */
 } api_rec;
 
 void lk_apikey_release(lk_apikey *k)
@@ -66,6 +68,9 @@ static lk_status decode_api(const char *id, const char *v, size_t vl, api_rec *o
         !lk_rec_parse_list(f, fl, LK_ALLOW_IP_MAX, LK_IP_STRLEN + 4, &out->info.allow_ip, &out->info.allow_ip_count,
                            &oom))
         goto corrupt;
+    if ((lk_rec_find(v, vl, "revoked", &f, &fl) && !lk_rec_parse_i64(f, fl, &out->revoked)) ||
+        (lk_rec_find(v, vl, "next", &f, &fl) && !lk_rec_unescape(f, fl, out->next, sizeof out->next)))
+        goto corrupt;
     snprintf(out->info.id, sizeof out->info.id, "%s", id);
     return LK_OK;
 corrupt:
@@ -89,8 +94,12 @@ static lk_status put_api(lk_txn *txn, const api_rec *r)
     lk_rec_add(&rec, "masked", r->info.masked);
     lk_rec_add_i64(&rec, "created", r->info.create_time);
     lk_rec_add(&rec, "hash", r->hash);
-    if (r->info.expire_time != 0) /* absent means never: records of older versions load unchanged */
+    if (r->info.expire_time != LK_EXPIRES_NEVER) /* absent means never: records of older versions load unchanged */
         lk_rec_add_i64(&rec, "expires", r->info.expire_time);
+    if (r->revoked != 0)
+        lk_rec_add_i64(&rec, "revoked", r->revoked);
+    if (r->next[0] != '\0')
+        lk_rec_add(&rec, "next", r->next);
     if (r->info.rate_limit != 0) { /* absent means no limit */
         char rate[24];
         snprintf(rate, sizeof rate, "%u/%u", (unsigned)r->info.rate_limit, (unsigned)r->info.rate_window_s);
@@ -245,24 +254,108 @@ static lk_status new_api_value(lk_ctx *ctx, api_rec *r, lk_secret **out)
     return LK_OK;
 }
 
-/* The audit entry of a change to k: its fields as they are now (no secret:
- * the masked form at most), and extra. */
-static lk_status audit_api(lk_ctx *ctx, lk_txn *txn, const char *action, const lk_apikey *k, const char *extra)
+/* An API key's settings in words, for its audit entries (never a secret:
+ * not even the masked form). */
+enum { AW_NAME, AW_DESC, AW_STATUS, AW_SCOPE, AW_IP, AW_EXPIRY, AW_RATE, AW_N };
+static const char *const aw_what[AW_N] = {"name",         "description", "status",    "scope",
+                                          "IP allowlist", "expiry",      "rate limit"};
+typedef struct api_words {
+    char *v[AW_N];
+} api_words;
+
+static void api_words_free(api_words *w)
 {
-    lk_rec f;
-    lk_rec_init(&f);
-    lk_rec_add(&f, "name", k->name);
-    lk_rec_add(&f, "status", lk_key_status_name(k->status));
-    lk_rec_add_list(&f, "scope", (const char *const *)k->scope, k->scope_count);
-    lk_rec_add_list(&f, "ip", (const char *const *)k->allow_ip, k->allow_ip_count);
-    lk_rec_add_i64(&f, "expires", k->expire_time);
-    char rate[24];
-    snprintf(rate, sizeof rate, "%u/%u", (unsigned)k->rate_limit, (unsigned)k->rate_window_s);
-    lk_rec_add(&f, "rate", rate);
-    lk_status st = lk_rec_status(&f);
-    if (st == LK_OK)
-        st = lk_audit(ctx, txn, action, k->id, k->root_uin, "%s%s%s", f.buf, extra[0] ? " " : "", extra);
-    lk_rec_free(&f);
+    for (size_t i = 0; i < AW_N; i++)
+        free(w->v[i]);
+    memset(w, 0, sizeof *w);
+}
+
+/* items joined by ',', or none for an empty list (malloc'd) */
+static char *join_words(const char *const *items, size_t n, const char *none)
+{
+    size_t len = n == 0 ? strlen(none) : 0;
+    for (size_t i = 0; i < n; i++)
+        len += strlen(items[i]) + 1;
+    char *out = malloc(len + 1);
+    if (out == NULL)
+        return NULL;
+    if (n == 0)
+        memcpy(out, none, strlen(none) + 1);
+    for (size_t i = 0, o = 0; i < n; i++) {
+        size_t l = strlen(items[i]);
+        memcpy(out + o, items[i], l);
+        o += l;
+        out[o++] = i + 1 < n ? ',' : '\0';
+    }
+    return out;
+}
+
+/* "6000/1m": requests per window, the window in the largest whole unit */
+static void rate_words(uint32_t limit, uint32_t window, char *buf, size_t sz)
+{
+    static const struct {
+        uint32_t s;
+        char u;
+    } unit[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}, {1, 's'}};
+    if (limit == 0 || window == 0) {
+        snprintf(buf, sz, "none");
+        return;
+    }
+    size_t i = 0;
+    while (window % unit[i].s != 0)
+        i++;
+    snprintf(buf, sz, "%u/%u%c", (unsigned)limit, (unsigned)(window / unit[i].s), unit[i].u);
+}
+
+static bool api_words_of(const lk_apikey *k, api_words *w)
+{
+    char when[LK_TIME_STRLEN], rate[32];
+    lk_expiry_words(k->expire_time, when);
+    rate_words(k->rate_limit, k->rate_window_s, rate, sizeof rate);
+    size_t nl = strlen(k->name) + 3, dl = strlen(k->description) + 3;
+    memset(w, 0, sizeof *w);
+    if ((w->v[AW_NAME] = malloc(nl)) != NULL)
+        snprintf(w->v[AW_NAME], nl, "'%s'", k->name);
+    if ((w->v[AW_DESC] = malloc(dl)) != NULL)
+        snprintf(w->v[AW_DESC], dl, "'%s'", k->description);
+    w->v[AW_STATUS] = strdup(lk_key_status_name(k->status));
+    w->v[AW_SCOPE] = join_words((const char *const *)k->scope, k->scope_count, "all");
+    w->v[AW_IP] = join_words((const char *const *)k->allow_ip, k->allow_ip_count, "any");
+    w->v[AW_EXPIRY] = strdup(when);
+    w->v[AW_RATE] = strdup(rate);
+    for (size_t i = 0; i < AW_N; i++)
+        if (w->v[i] == NULL) {
+            api_words_free(w);
+            return false;
+        }
+    return true;
+}
+
+/* The audit entry of a change to k, in words: note first (may be ""), then
+ * what changed from before, or with before NULL k's settings (a new key;
+ * a deleted one: its name only). */
+static lk_status audit_api(lk_ctx *ctx, lk_txn *txn, const char *action, const api_words *before, const lk_apikey *k,
+                           const char *note)
+{
+    api_words now;
+    lk_change c;
+    if (!api_words_of(k, &now))
+        return lk_seterr(LK_ERR_NOMEM, "out of memory writing the audit log");
+    lk_rec_init(&c);
+    if (note[0])
+        lk_change_add(&c, "%s", note);
+    bool deleted = strcmp(action, "apikey.delete") == 0;
+    for (size_t i = 0; i < AW_N; i++) {
+        if (before != NULL)
+            lk_change_diff(&c, aw_what[i], before->v[i], now.v[i]);
+        else if (i == AW_NAME || (!deleted && i != AW_STATUS && (i != AW_DESC || k->description[0])))
+            lk_change_add(&c, "%s %s", aw_what[i], now.v[i]);
+    }
+    if (c.len == 0 && !c.oom)
+        lk_change_add(&c, "nothing changed");
+    lk_status st = lk_audit_change(ctx, txn, action, k->id, k->root_uin, &c);
+    lk_rec_free(&c);
+    api_words_free(&now);
     return st;
 }
 
@@ -288,22 +381,56 @@ static lk_status insert_new_api(lk_txn *txn, const api_rec *r)
     return lk_txn_put_raw(txn, key, r->info.id, LK_APIKEY_ID_LEN);
 }
 
-lk_status lk_apikey_create(lk_ctx *ctx, uint64_t root_uin, const lk_apikey_spec *spec, lk_apikey *out,
-                           lk_secret **key_out)
-{
-    LK_LOCAL_ONLY(ctx);
-    lk_txn txn;
-    api_rec r;
-    char key[LK_KEYBUF];
-    size_t count;
-    const char *v;
-    size_t vl;
-    lk_secret *sk = NULL;
+typedef struct name_scan {
+    lk_txn *txn;
+    size_t skip;
+    const char *name;
+    bool taken;
+    lk_status st;
+} name_scan;
 
-    *key_out = NULL;
-    memset(&r, 0, sizeof r);
-    if (out)
-        memset(out, 0, sizeof *out);
+static int name_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl)
+{
+    name_scan *n = arg;
+    char id[LK_APIKEY_ID_LEN + 1], key[LK_KEYBUF], name[LK_NAME_MAX + 1];
+    const char *rv, *f;
+    size_t rvl, fl;
+    (void)v, (void)vl;
+    if (kl - n->skip != LK_APIKEY_ID_LEN) {
+        n->st = lk_seterr(LK_ERR_STORE, "corrupt API key index in store");
+        return 1;
+    }
+    memcpy(id, k + n->skip, LK_APIKEY_ID_LEN);
+    id[LK_APIKEY_ID_LEN] = '\0';
+    lk_key_api(key, id);
+    if ((n->st = lk_txn_get(n->txn, key, &rv, &rvl)) != LK_OK)
+        return 1;
+    if (!lk_rec_find(rv, rvl, "name", &f, &fl) || !lk_rec_unescape(f, fl, name, sizeof name)) {
+        n->st = lk_seterr(LK_ERR_STORE, "corrupt API key record %s", id);
+        return 1;
+    }
+    n->taken = strcmp(name, n->name) == 0;
+    return n->taken;
+}
+
+/* Whether a key of the account, rolled out or not, has this name: the name
+ * index finds only the newest of a reroll's pair, and a key that can still
+ * verify must not share its name with a new one (at most limit + 1 loads). */
+static lk_status name_in_use(lk_txn *txn, uint64_t root_uin, const char *name, bool *taken)
+{
+    char prefix[LK_KEYBUF];
+    lk_key_api_index(prefix, root_uin, "");
+    name_scan n = {.txn = txn, .skip = strlen(prefix), .name = name};
+    lk_status st = lk_txn_scan(txn, prefix, name_cb, &n);
+    *taken = n.taken;
+    return st != LK_OK ? st : n.st;
+}
+
+/* The checks of a new key that need no store, filling r (its lists are
+ * r's own: lk_apikey_release). */
+static lk_status new_api_check(lk_ctx *ctx, uint64_t root_uin, const lk_apikey_spec *spec, api_rec *r)
+{
+    memset(r, 0, sizeof *r);
     if (!lk_uin_ok(root_uin))
         return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range", root_uin);
     if (spec == NULL || spec->name == NULL || spec->name[0] == '\0')
@@ -327,20 +454,75 @@ lk_status lk_apikey_create(lk_ctx *ctx, uint64_t root_uin, const lk_apikey_spec 
         return st;
     if ((st = check_rate(spec->rate_limit, spec->rate_window_s)) != LK_OK)
         return st;
-    r.info.expire_time = spec->expire_time;
-    r.info.rate_limit = spec->rate_limit;
-    r.info.rate_window_s = spec->rate_window_s;
-    if ((st = check_scope(spec->scope, spec->scope_count, &r.info.scope)) != LK_OK)
+    r->info.expire_time = spec->expire_time;
+    r->info.rate_limit = spec->rate_limit;
+    r->info.rate_window_s = spec->rate_window_s;
+    if ((st = check_scope(spec->scope, spec->scope_count, &r->info.scope)) != LK_OK)
         return st;
-    r.info.scope_count = spec->scope_count;
-    if ((st = check_allow_ip(spec->allow_ip, spec->allow_ip_count, &r.info.allow_ip)) != LK_OK)
-        goto fail;
-    r.info.allow_ip_count = spec->allow_ip_count;
-    memcpy(r.info.name, spec->name, nl + 1);
-    snprintf(r.info.description, sizeof r.info.description, "%s", spec->description ? spec->description : "");
-    r.info.root_uin = root_uin;
-    r.info.status = LK_KEY_ACTIVE;
-    r.info.create_time = lk_now(ctx);
+    r->info.scope_count = spec->scope_count;
+    if ((st = check_allow_ip(spec->allow_ip, spec->allow_ip_count, &r->info.allow_ip)) != LK_OK) {
+        lk_apikey_release(&r->info);
+        return st;
+    }
+    r->info.allow_ip_count = spec->allow_ip_count;
+    memcpy(r->info.name, spec->name, nl + 1);
+    snprintf(r->info.description, sizeof r->info.description, "%s", spec->description ? spec->description : "");
+    r->info.root_uin = root_uin;
+    r->info.status = LK_KEY_ACTIVE;
+    r->info.create_time = lk_now(ctx);
+    return LK_OK;
+}
+
+/* Store the new key r (hashed) inside the write txn, with its audit entry:
+ * the account, its limit and the name are checked here, where the txn
+ * sees every change before it (an import's earlier lines too). */
+static lk_status new_api_insert(lk_ctx *ctx, lk_txn *txn, const api_rec *r)
+{
+    char key[LK_KEYBUF];
+    size_t count;
+    const char *v;
+    size_t vl;
+    uint64_t root_uin = r->info.root_uin;
+    lk_status st = check_root(txn, root_uin);
+    if (st != LK_OK)
+        return st;
+    lk_key_api_index(key, root_uin, "");
+    if ((st = lk_txn_count(txn, key, &count)) != LK_OK)
+        return st;
+    if (count >= ctx->cfg.apikeys_per_account)
+        return lk_seterr(LK_ERR_APIKEY_OVER_LIMIT, "account %" PRIu64 " already has %zu API key(s); the limit is %u",
+                         root_uin, count, ctx->cfg.apikeys_per_account);
+    lk_key_api_name(key, root_uin, r->info.name);
+    st = lk_txn_get(txn, key, &v, &vl);
+    bool taken = st == LK_OK;
+    if (st == LK_ERR_NOT_FOUND && (st = name_in_use(txn, root_uin, r->info.name, &taken)) == LK_OK && !taken)
+        st = LK_ERR_NOT_FOUND;
+    if (taken) {
+        char shown[LK_NAME_MAX + 1]; /* a checked name: UTF-8 kept, a pasted key cut */
+        return lk_seterr(LK_ERR_NAME_EXISTS, "account %" PRIu64 " already has an API key named '%s'", root_uin,
+                         lk_redact(r->info.name, shown, sizeof shown));
+    }
+    if (st != LK_ERR_NOT_FOUND)
+        return st;
+    if ((st = insert_new_api(txn, r)) != LK_OK)
+        return st;
+    return audit_api(ctx, txn, "apikey.create", NULL, &r->info, "");
+}
+
+lk_status lk_apikey_create(lk_ctx *ctx, uint64_t root_uin, const lk_apikey_spec *spec, lk_apikey *out,
+                           lk_secret **key_out)
+{
+    LK_REMOTE_CALL(ctx, apikey_create, root_uin, spec, out, key_out);
+    lk_txn txn;
+    api_rec r;
+    lk_secret *sk = NULL;
+
+    *key_out = NULL;
+    if (out)
+        memset(out, 0, sizeof *out);
+    lk_status st = new_api_check(ctx, root_uin, spec, &r);
+    if (st != LK_OK)
+        return st;
 
     /* Cheap refusals before the Argon2id. */
     if ((st = lk_txn_begin(ctx, false, &txn)) != LK_OK)
@@ -355,29 +537,7 @@ lk_status lk_apikey_create(lk_ctx *ctx, uint64_t root_uin, const lk_apikey_spec 
 
     if ((st = lk_txn_begin(ctx, true, &txn)) != LK_OK)
         goto fail;
-    if ((st = check_root(&txn, root_uin)) != LK_OK)
-        goto abort;
-    lk_key_api_index(key, root_uin, "");
-    if ((st = lk_txn_count(&txn, key, &count)) != LK_OK)
-        goto abort;
-    if (count >= ctx->cfg.apikeys_per_account) {
-        st = lk_seterr(LK_ERR_APIKEY_OVER_LIMIT, "account %" PRIu64 " already has %zu API key(s); the limit is %u",
-                       root_uin, count, ctx->cfg.apikeys_per_account);
-        goto abort;
-    }
-    lk_key_api_name(key, root_uin, r.info.name);
-    st = lk_txn_get(&txn, key, &v, &vl);
-    if (st == LK_OK) {
-        char shown[LK_NAME_MAX + 1]; /* a checked name: UTF-8 kept, a pasted key cut */
-        st = lk_seterr(LK_ERR_NAME_EXISTS, "account %" PRIu64 " already has an API key named '%s'", root_uin,
-                       lk_redact(r.info.name, shown, sizeof shown));
-        goto abort;
-    }
-    if (st != LK_ERR_NOT_FOUND)
-        goto abort;
-    if ((st = insert_new_api(&txn, &r)) != LK_OK)
-        goto abort;
-    if ((st = audit_api(ctx, &txn, "apikey.create", &r.info, "")) != LK_OK)
+    if ((st = new_api_insert(ctx, &txn, &r)) != LK_OK)
         goto abort;
     if ((st = lk_txn_commit(&txn)) != LK_OK)
         goto fail;
@@ -395,10 +555,49 @@ fail:
     return st;
 }
 
-lk_status lk_apikey_get(lk_ctx *ctx, const char *id, lk_apikey *out)
+/* ------------------------------------------------------------ drafts (lk_import) */
+
+struct lk_api_draft {
+    api_rec r;
+};
+
+lk_status lk_api_draft_new(lk_ctx *ctx, uint64_t root_uin, const lk_apikey_spec *spec, lk_api_draft **out)
 {
-    if (ctx != NULL && ctx->remote_ops != NULL)
-        return ctx->remote_ops->apikey_get(ctx->remote, id, out);
+    lk_api_draft *d = calloc(1, sizeof *d);
+    *out = NULL;
+    if (d == NULL)
+        return lk_seterr(LK_ERR_NOMEM, "out of memory");
+    lk_status st = new_api_check(ctx, root_uin, spec, &d->r);
+    if (st != LK_OK) {
+        free(d);
+        return st;
+    }
+    *out = d;
+    return LK_OK;
+}
+
+lk_status lk_api_draft_hash(lk_ctx *ctx, lk_api_draft *d, lk_secret **secret)
+{
+    return new_api_value(ctx, &d->r, secret);
+}
+
+lk_status lk_api_draft_insert(lk_ctx *ctx, lk_txn *txn, const lk_api_draft *d, char id[LK_SECRET_ID_LEN + 1])
+{
+    snprintf(id, LK_SECRET_ID_LEN + 1, "%s", d->r.info.id);
+    return new_api_insert(ctx, txn, &d->r);
+}
+
+void lk_api_draft_free(lk_api_draft *d)
+{
+    if (d != NULL)
+        lk_apikey_release(&d->r.info);
+    free(d);
+}
+
+/* An API key's record, read in a read txn of its own, with its last access
+ * time; released with lk_apikey_release(&out->info). */
+static lk_status read_api(lk_ctx *ctx, const char *id, api_rec *out)
+{
     lk_txn txn;
     memset(out, 0, sizeof *out);
     lk_status st = check_id(id);
@@ -406,15 +605,28 @@ lk_status lk_apikey_get(lk_ctx *ctx, const char *id, lk_apikey *out)
         return st;
     if ((st = lk_txn_begin(ctx, false, &txn)) != LK_OK)
         return st;
-    st = lk_apikey_load(&txn, id, out);
+    st = load_api_rec(&txn, id, out);
     if (st == LK_OK)
-        out->last_access_time = lk_last_access(ctx, &txn, id);
+        out->info.last_access_time = lk_last_access(ctx, &txn, id);
     lk_txn_abort(&txn);
+    return st;
+}
+
+lk_status lk_apikey_get(lk_ctx *ctx, const char *id, lk_apikey *out)
+{
+    LK_REMOTE_CALL(ctx, apikey_get, id, out);
+    api_rec r;
+    memset(out, 0, sizeof *out);
+    lk_status st = read_api(ctx, id, &r);
+    if (st == LK_OK)
+        *out = r.info;
+    sodium_memzero(r.hash, sizeof r.hash);
     return st;
 }
 
 lk_status lk_apikey_find(lk_ctx *ctx, uint64_t root_uin, const char *name, lk_apikey *out)
 {
+    LK_REMOTE_CALL(ctx, apikey_find, root_uin, name, out);
     LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     char key[LK_KEYBUF], id[LK_APIKEY_ID_LEN + 1], q[64];
@@ -481,7 +693,7 @@ static int list_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl
 
 lk_status lk_apikey_list(lk_ctx *ctx, uint64_t root_uin, lk_apikey **out, size_t *count)
 {
-    LK_LOCAL_ONLY(ctx);
+    LK_REMOTE_CALL(ctx, apikey_list, root_uin, out, count);
     lk_txn txn;
     char prefix[LK_KEYBUF];
 
@@ -528,12 +740,14 @@ static lk_status change_api(lk_ctx *ctx, const char *id, api_change_fn fn, const
         lk_txn_abort(&txn);
         return st;
     }
-    st = fn(&r, arg);
+    api_words before;
+    st = api_words_of(&r.info, &before) ? fn(&r, arg) : lk_seterr(LK_ERR_NOMEM, "out of memory");
     if (st == LK_OK)
         st = put_api(&txn, &r);
     if (st == LK_OK)
         st = audit_api(ctx, &txn, action ? action : r.info.status == LK_KEY_ACTIVE ? "apikey.enable" : "apikey.disable",
-                       &r.info, "");
+                       &before, &r.info, "");
+    api_words_free(&before);
     lk_apikey_release(&r.info);
     if (st != LK_OK) {
         lk_txn_abort(&txn);
@@ -545,14 +759,26 @@ static lk_status change_api(lk_ctx *ctx, const char *id, api_change_fn fn, const
     return st;
 }
 
+static lk_status apply_status(api_rec *r, const void *arg)
+{
+    r->info.status = *(const lk_key_status *)arg;
+    if (r->info.status == LK_KEY_ACTIVE)
+        r->revoked = 0; /* an operator's enable ends what a revoke started */
+    return LK_OK;
+}
+
 static lk_status apply_edit(api_rec *r, const void *arg)
 {
     const lk_apikey_edit *e = arg;
     lk_status st;
-    if (e->set_expiry && e->expire_time < 0)
-        return lk_seterr(LK_ERR_PARAM, "expiry %lld is before 1970", (long long)e->expire_time);
+    if (e->set_expiry && e->expire_time < 0) {
+        char t[LK_TIME_STRLEN];
+        return lk_seterr(LK_ERR_PARAM, "expiry %s is before 1970", lk_fmt_time(e->expire_time, t));
+    }
     if (e->set_rate_limit && (st = check_rate(e->rate_limit, e->rate_window_s)) != LK_OK)
         return st;
+    if (e->set_status && e->status != LK_KEY_ACTIVE && e->status != LK_KEY_INACTIVE)
+        return lk_seterr(LK_ERR_PARAM, "unknown key status %d", (int)e->status);
     if (e->description != NULL) {
         if ((st = check_description(e->description)) != LK_OK)
             return st;
@@ -581,26 +807,22 @@ static lk_status apply_edit(api_rec *r, const void *arg)
         r->info.rate_limit = e->rate_limit;
         r->info.rate_window_s = e->rate_window_s;
     }
+    if (e->set_status)
+        (void)apply_status(r, &e->status);
     return LK_OK;
 }
 
 lk_status lk_apikey_edit_key(lk_ctx *ctx, const char *id, const lk_apikey_edit *edit)
 {
-    LK_LOCAL_ONLY(ctx);
+    LK_REMOTE_CALL(ctx, apikey_edit, id, edit);
     if (edit == NULL)
         return lk_seterr(LK_ERR_PARAM, "no edit given");
     return change_api(ctx, id, apply_edit, edit, "apikey.edit");
 }
 
-static lk_status apply_status(api_rec *r, const void *arg)
-{
-    r->info.status = *(const lk_key_status *)arg;
-    return LK_OK;
-}
-
 lk_status lk_apikey_set_status(lk_ctx *ctx, const char *id, lk_key_status st)
 {
-    LK_LOCAL_ONLY(ctx);
+    LK_REMOTE_CALL(ctx, apikey_set_status, id, st);
     if (st != LK_KEY_ACTIVE && st != LK_KEY_INACTIVE)
         return lk_seterr(LK_ERR_PARAM, "unknown key status %d", (int)st);
     return change_api(ctx, id, apply_status, &st, NULL);
@@ -625,23 +847,57 @@ lk_status lk_apikey_disable_in(lk_txn *txn, const char *id, bool *changed)
     lk_status st = load_api_rec(txn, id, &r);
     if (st != LK_OK)
         return st;
-    if (r.info.status == LK_KEY_ACTIVE) {
+    if (r.info.status == LK_KEY_ACTIVE || r.revoked == 0) {
+        bool was_active = r.info.status == LK_KEY_ACTIVE;
         r.info.status = LK_KEY_INACTIVE;
+        if (r.revoked == 0) /* so that no reroll hands out a working key again */
+            r.revoked = lk_now(txn->ctx) > 0 ? lk_now(txn->ctx) : 1;
         st = put_api(txn, &r);
-        *changed = st == LK_OK;
+        *changed = st == LK_OK && was_active;
     }
     lk_apikey_release(&r.info);
+    return st;
+}
+
+/* The checks of a reroll of old, inside txn (read or write): the key's
+ * state, the account's count; sets *new_expiry. */
+static lk_status reroll_check(lk_ctx *ctx, lk_txn *txn, const api_rec *old, const lk_rotate_opts *o,
+                              int64_t *new_expiry)
+{
+    char key[LK_KEYBUF], next_key[LK_KEYBUF];
+    size_t count;
+    lk_key_api(next_key, old->next);
+    lk_rotation_state rs = {.what = "API key", .id = old->info.id, .revoked = old->revoked, .next = old->next,
+                            .next_key = next_key, .expire_time = old->info.expire_time};
+    lk_status st = lk_rotation_plan(ctx, txn, &rs, o, new_expiry);
+    if (st != LK_OK)
+        return st;
+    /* the pair may exceed the limit by one during the grace, never more */
+    lk_key_api_index(key, old->info.root_uin, "");
+    if ((st = lk_txn_count(txn, key, &count)) == LK_OK && count > ctx->cfg.apikeys_per_account)
+        st = lk_seterr(LK_ERR_APIKEY_OVER_LIMIT,
+                       "account %" PRIu64 " already holds %zu API key(s), one over its limit (%u) while a rerolled "
+                       "key runs out: disable and delete that one before rerolling %s",
+                       old->info.root_uin, count, ctx->cfg.apikeys_per_account, old->info.id);
     return st;
 }
 
 lk_status lk_apikey_reroll(lk_ctx *ctx, const char *id, int64_t grace_seconds, int64_t new_expire_time,
                            lk_apikey *out, lk_secret **key_out)
 {
+    lk_rotate_opts o = {.grace_seconds = grace_seconds, .set_expiry = 1, .expire_time = new_expire_time};
+    return lk_apikey_reroll_with(ctx, id, &o, out, key_out);
+}
+
+lk_status lk_apikey_reroll_with(lk_ctx *ctx, const char *id, const lk_rotate_opts *o, lk_apikey *out,
+                                lk_secret **key_out)
+{
+    LK_REMOTE_CALL(ctx, apikey_reroll, id, o, out, key_out);
     LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     api_rec old, r;
     lk_secret *sk = NULL;
-    int64_t old_expiry;
+    int64_t old_expiry, new_expiry;
 
     *key_out = NULL;
     if (out)
@@ -651,13 +907,15 @@ lk_status lk_apikey_reroll(lk_ctx *ctx, const char *id, int64_t grace_seconds, i
     lk_status st = check_id(id);
     if (st != LK_OK)
         return st;
-    if ((st = lk_expiry_check_new(ctx, new_expire_time)) != LK_OK)
-        return st;
+    if (o == NULL)
+        return lk_seterr(LK_ERR_PARAM, "no reroll options given");
     /* Cheap refusals before the Argon2id. */
     if ((st = lk_txn_begin(ctx, false, &txn)) != LK_OK)
         return st;
     if ((st = load_api_rec(&txn, id, &old)) == LK_OK) {
-        st = lk_expiry_after_grace(ctx, old.info.expire_time, grace_seconds, &old_expiry);
+        st = lk_expiry_after_grace(ctx, old.info.expire_time, o->grace_seconds, &old_expiry);
+        if (st == LK_OK)
+            st = reroll_check(ctx, &txn, &old, o, &new_expiry);
         lk_apikey_release(&old.info);
     }
     lk_txn_abort(&txn);
@@ -669,7 +927,8 @@ lk_status lk_apikey_reroll(lk_ctx *ctx, const char *id, int64_t grace_seconds, i
         goto fail;
     if ((st = load_api_rec(&txn, id, &old)) != LK_OK)
         goto abort;
-    if ((st = lk_expiry_after_grace(ctx, old.info.expire_time, grace_seconds, &old_expiry)) != LK_OK)
+    if ((st = lk_expiry_after_grace(ctx, old.info.expire_time, o->grace_seconds, &old_expiry)) != LK_OK ||
+        (st = reroll_check(ctx, &txn, &old, o, &new_expiry)) != LK_OK)
         goto abort;
     /* The new key: everything of the old one but the value, its times and status. */
     r.info.root_uin = old.info.root_uin;
@@ -677,7 +936,7 @@ lk_status lk_apikey_reroll(lk_ctx *ctx, const char *id, int64_t grace_seconds, i
     memcpy(r.info.description, old.info.description, sizeof r.info.description);
     r.info.status = LK_KEY_ACTIVE;
     r.info.create_time = lk_now(ctx);
-    r.info.expire_time = new_expire_time;
+    r.info.expire_time = new_expiry;
     r.info.rate_limit = old.info.rate_limit;
     r.info.rate_window_s = old.info.rate_window_s;
     r.info.scope_count = old.info.scope_count;
@@ -691,15 +950,22 @@ lk_status lk_apikey_reroll(lk_ctx *ctx, const char *id, int64_t grace_seconds, i
     }
     if ((st = insert_new_api(&txn, &r)) != LK_OK)
         goto abort;
+    api_words was;
+    if (!api_words_of(&old.info, &was)) {
+        st = lk_seterr(LK_ERR_NOMEM, "out of memory");
+        goto abort;
+    }
     old.info.expire_time = old_expiry;
-    if ((st = put_api(&txn, &old)) != LK_OK)
+    memcpy(old.next, r.info.id, sizeof old.next);
+    char note[128];
+    snprintf(note, sizeof note, "replaced by %s%s", r.info.id, old.revoked ? "; rerolled although revoked (--force)" : "");
+    if ((st = put_api(&txn, &old)) == LK_OK)
+        st = audit_api(ctx, &txn, "apikey.reroll", &was, &old.info, note);
+    api_words_free(&was);
+    if (st != LK_OK)
         goto abort;
-    char note[64];
-    snprintf(note, sizeof note, "new=%s", r.info.id);
-    if ((st = audit_api(ctx, &txn, "apikey.reroll", &old.info, note)) != LK_OK)
-        goto abort;
-    snprintf(note, sizeof note, "rerolled_from=%s", id);
-    if ((st = audit_api(ctx, &txn, "apikey.create", &r.info, note)) != LK_OK)
+    snprintf(note, sizeof note, "rerolled from %s%s", id, o->set_expiry ? "" : " (expiry carried over)");
+    if ((st = audit_api(ctx, &txn, "apikey.create", NULL, &r.info, note)) != LK_OK)
         goto abort;
     if ((st = lk_txn_commit(&txn)) != LK_OK)
         goto fail;
@@ -721,7 +987,7 @@ fail:
 
 lk_status lk_apikey_delete(lk_ctx *ctx, const char *id)
 {
-    LK_LOCAL_ONLY(ctx);
+    LK_REMOTE_CALL(ctx, apikey_delete, id);
     lk_txn txn;
     api_rec r;
     char key[LK_KEYBUF];
@@ -753,7 +1019,7 @@ lk_status lk_apikey_delete(lk_ctx *ctx, const char *id)
         goto release;
     if ((st = lk_records_delete(ctx, &txn, id)) != LK_OK)
         goto release;
-    if ((st = audit_api(ctx, &txn, "apikey.delete", &r.info, "")) != LK_OK)
+    if ((st = audit_api(ctx, &txn, "apikey.delete", NULL, &r.info, "")) != LK_OK)
         goto release;
     lk_apikey_release(&r.info);
     st = lk_txn_commit(&txn);
@@ -764,6 +1030,26 @@ release:
     lk_apikey_release(&r.info);
 abort:
     lk_txn_abort(&txn);
+    return st;
+}
+
+lk_status lk_apikey_matches(lk_ctx *ctx, const char *apikey, size_t len)
+{
+    LK_LOCAL_ONLY(ctx);
+    api_rec r;
+    char id[LK_APIKEY_ID_LEN + 1];
+    if (apikey == NULL || !lk_keyfmt_apikey_ok(apikey, len))
+        return lk_seterr(LK_ERR_PARAM, "not an API key value (lk- + 54 characters with a valid checksum)");
+    memcpy(id, apikey, LK_APIKEY_ID_LEN);
+    id[LK_APIKEY_ID_LEN] = '\0';
+    lk_status st = read_api(ctx, id, &r);
+    if (st != LK_OK)
+        return st;
+    lk_apikey_release(&r.info);
+    atomic_fetch_add(&ctx->st_argon2, 1);
+    if (!lk_hash_verify(r.hash, apikey, len))
+        st = lk_seterr(LK_DENY_BAD_SECRET, "the value is not that of API key %s", id);
+    sodium_memzero(r.hash, sizeof r.hash);
     return st;
 }
 
@@ -834,6 +1120,17 @@ static lk_status check_request(const char *id, const char *v, size_t vl, const l
     return LK_OK;
 }
 
+/* What a wrong secret gets, and so does every request refused before its
+ * secret was checked (disabled, IP allowlist, scope): a caller that has not
+ * proven it holds the key must not learn the key's state or rules (issue 19). */
+static lk_status wrong_secret(const char *id)
+{
+    return lk_seterr(LK_DENY_BAD_SECRET,
+                     "wrong secret for API key %s, or a request the key's state or rules refuse (its access records "
+                     "say which)",
+                     id);
+}
+
 /* cached_only: stop with LK_ERR_NEEDS_HASH where an Argon2id would run. */
 static lk_status verify_apikey(lk_ctx *ctx, const char *apikey, size_t len, const lk_verify_req *req,
                                lk_verify_info *info, bool cached_only)
@@ -887,6 +1184,12 @@ static lk_status verify_apikey(lk_ctx *ctx, const char *apikey, size_t len, cons
         info->uin = root;
         snprintf(info->key_id, sizeof info->key_id, "%s", id);
     }
+    /* Refused by check_request, without Argon2id and whatever the secret:
+     * the secret is unproven, so answered as a wrong one and recorded with
+     * the real reason, for the operator. */
+    lk_status recorded = st;
+    if (st != LK_OK)
+        st = wrong_secret(id);
     if (st == LK_OK) {
         if (lk_cache_check(ctx->cache, id, hash, apikey, len)) {
             /* A hash to upgrade costs Argon2id: not on latchkeyd's request thread. */
@@ -900,7 +1203,7 @@ static lk_status verify_apikey(lk_ctx *ctx, const char *apikey, size_t len, cons
             if (lk_hash_verify(hash, apikey, len))
                 lk_cache_put(ctx->cache, id, hash, apikey, len);
             else
-                st = lk_seterr(LK_DENY_BAD_SECRET, "wrong secret for API key %s", id);
+                st = wrong_secret(id);
         }
     }
     if (st == LK_OK)
@@ -913,15 +1216,14 @@ static lk_status verify_apikey(lk_ctx *ctx, const char *apikey, size_t len, cons
         lk_key_api(key, id);
         lk_hash_upgrade(ctx, id, key, hash, apikey, len);
     }
-    lk_record_attempt(ctx, id, req, has_ip ? &client_ip : NULL, st);
+    lk_record_attempt(ctx, id, req, has_ip ? &client_ip : NULL, recorded != LK_OK ? recorded : st);
     return st;
 }
 
 lk_status lk_verify_apikey(lk_ctx *ctx, const char *apikey, size_t len, const lk_verify_req *req,
                            lk_verify_info *info)
 {
-    if (ctx != NULL && ctx->remote_ops != NULL)
-        return ctx->remote_ops->verify_apikey(ctx->remote, apikey, len, req, info);
+    LK_REMOTE_CALL(ctx, verify_apikey, apikey, len, req, info);
     return verify_apikey(ctx, apikey, len, req, info, false);
 }
 

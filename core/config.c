@@ -73,6 +73,7 @@ enum key_id {
     K_HTTP_LISTEN,
     K_HTTP_THREADS,
     K_HTTP_MAX_CONNECTIONS,
+    K_HTTP_MAX_PER_IP,
     K_HTTP_TIMEOUT,
     K_HTTP_APIKEY_HEADER,
     K_HTTP_CLIENT_IP_HEADER,
@@ -80,13 +81,27 @@ enum key_id {
     K_HTTP_SERVICE_HEADER,
     K_HTTP_SERVICE_MAP,
     K_HTTP_BASIC_ANY_USER,
-    K_AUDIT_RETENTION
+    K_MANAGE_LISTEN,
+    K_MANAGE_TLS_CERT,
+    K_MANAGE_TLS_KEY,
+    K_MANAGE_TRUSTED_PROXIES,
+    K_MANAGE_USER_HEADER,
+    K_MANAGE_CONSOLE_DIR,
+    K_MANAGE_SESSION_IDLE,
+    K_MANAGE_SESSION_MAX,
+    K_MANAGE_THREADS,
+    K_MANAGE_MAX_CONNECTIONS,
+    K_MANAGE_MAX_BODY,
+    K_MANAGE_TIMEOUT,
+    K_AUDIT_RETENTION,
+    K_LOG_DENIALS
 };
 
 /* Keys whose value may be a YAML sequence (joined with ',' before checking). */
 static bool is_list_key(enum key_id id)
 {
-    return id == K_ALLOW_UIDS || id == K_ALLOW_GIDS || id == K_HTTP_TRUSTED_PROXIES || id == K_HTTP_SERVICE_MAP;
+    return id == K_ALLOW_UIDS || id == K_ALLOW_GIDS || id == K_HTTP_TRUSTED_PROXIES || id == K_HTTP_SERVICE_MAP ||
+           id == K_MANAGE_TRUSTED_PROXIES;
 }
 
 struct keydef {
@@ -138,10 +153,12 @@ static const struct keydef daemon_keys[] = {
     {"read_timeout_ms", K_READ_TIMEOUT},
     {"idle_timeout_s", K_IDLE_TIMEOUT},
     {"max_connections", K_MAX_CONNECTIONS},
+    {"log_denials", K_LOG_DENIALS},
     /* daemon.http.*: written "http.listen: ..." or as a nested "http:" mapping */
     {"http.listen", K_HTTP_LISTEN},
     {"http.threads", K_HTTP_THREADS},
     {"http.max_connections", K_HTTP_MAX_CONNECTIONS},
+    {"http.max_connections_per_ip", K_HTTP_MAX_PER_IP},
     {"http.timeout_s", K_HTTP_TIMEOUT},
     {"http.api_key_header", K_HTTP_APIKEY_HEADER},
     {"http.client_ip_header", K_HTTP_CLIENT_IP_HEADER},
@@ -149,6 +166,19 @@ static const struct keydef daemon_keys[] = {
     {"http.service_header", K_HTTP_SERVICE_HEADER},
     {"http.service_map", K_HTTP_SERVICE_MAP},
     {"http.basic_any_user", K_HTTP_BASIC_ANY_USER},
+    /* daemon.manage.*: the management API's own listener */
+    {"manage.listen", K_MANAGE_LISTEN},
+    {"manage.tls_cert", K_MANAGE_TLS_CERT},
+    {"manage.tls_key", K_MANAGE_TLS_KEY},
+    {"manage.trusted_proxies", K_MANAGE_TRUSTED_PROXIES},
+    {"manage.user_header", K_MANAGE_USER_HEADER},
+    {"manage.console_dir", K_MANAGE_CONSOLE_DIR},
+    {"manage.session_idle_s", K_MANAGE_SESSION_IDLE},
+    {"manage.session_max_s", K_MANAGE_SESSION_MAX},
+    {"manage.threads", K_MANAGE_THREADS},
+    {"manage.max_connections", K_MANAGE_MAX_CONNECTIONS},
+    {"manage.max_body_bytes", K_MANAGE_MAX_BODY},
+    {"manage.timeout_s", K_MANAGE_TIMEOUT},
 };
 
 static const struct keydef audit_keys[] = {
@@ -193,13 +223,21 @@ static void key_bounds(enum key_id id, uint64_t *min, uint64_t *max)
     case K_ARGON2_QUEUE: *min = 0; *max = 100000; break;
     case K_THROTTLE_FAILURES: *min = 0; *max = 1000000; break;
     case K_THROTTLE_WINDOW: *min = 1; *max = 86400; break;
+    case K_LOG_DENIALS: *min = 0; *max = 2; break;
     case K_READ_TIMEOUT: *min = 10; *max = 600000; break;
     case K_IDLE_TIMEOUT: *min = 1; *max = 86400; break;
     case K_MAX_CONNECTIONS: *min = 1; *max = 100000; break;
     case K_HTTP_THREADS: *min = 1; *max = 64; break;
     case K_HTTP_MAX_CONNECTIONS: *min = 1; *max = 100000; break;
+    case K_HTTP_MAX_PER_IP: *min = 1; *max = 100000; break;
     case K_HTTP_TIMEOUT: *min = 1; *max = 3600; break;
     case K_HTTP_BASIC_ANY_USER: *min = 0; *max = 1; break;
+    case K_MANAGE_THREADS: *min = 1; *max = 64; break;
+    case K_MANAGE_MAX_CONNECTIONS: *min = 1; *max = 100000; break;
+    case K_MANAGE_MAX_BODY: *min = 256; *max = 1048576; break;
+    case K_MANAGE_TIMEOUT: *min = 1; *max = 3600; break;
+    case K_MANAGE_SESSION_IDLE: *min = 1; *max = 86400; break;
+    case K_MANAGE_SESSION_MAX: *min = 1; *max = 604800; break;
     case K_AUDIT_RETENTION: *min = 1; *max = 36500; break;
     default: *min = 1; *max = 0; break; /* not numeric: nothing fits */
     }
@@ -228,10 +266,18 @@ static void set_uint(lk_config *cfg, enum key_id id, uint64_t v)
     case K_READ_TIMEOUT: cfg->read_timeout_ms = (unsigned)v; break;
     case K_IDLE_TIMEOUT: cfg->idle_timeout_s = (unsigned)v; break;
     case K_MAX_CONNECTIONS: cfg->max_connections = (unsigned)v; break;
+    case K_LOG_DENIALS: cfg->log_denials = (unsigned)v; break;
     case K_HTTP_THREADS: cfg->http_threads = (unsigned)v; break;
     case K_HTTP_MAX_CONNECTIONS: cfg->http_max_connections = (unsigned)v; break;
+    case K_HTTP_MAX_PER_IP: cfg->http_max_per_ip = (unsigned)v; break;
     case K_HTTP_TIMEOUT: cfg->http_timeout_s = (unsigned)v; break;
     case K_HTTP_BASIC_ANY_USER: cfg->http_basic_any_user = (unsigned)v; break;
+    case K_MANAGE_THREADS: cfg->manage_threads = (unsigned)v; break;
+    case K_MANAGE_MAX_CONNECTIONS: cfg->manage_max_connections = (unsigned)v; break;
+    case K_MANAGE_MAX_BODY: cfg->manage_max_body = (unsigned)v; break;
+    case K_MANAGE_TIMEOUT: cfg->manage_timeout_s = (unsigned)v; break;
+    case K_MANAGE_SESSION_IDLE: cfg->manage_session_idle_s = (unsigned)v; break;
+    case K_MANAGE_SESSION_MAX: cfg->manage_session_max_s = (unsigned)v; break;
     case K_AUDIT_RETENTION: cfg->audit_retention_days = (unsigned)v; break;
     default: break;
     }
@@ -259,14 +305,26 @@ static uint64_t get_uint(const lk_config *cfg, enum key_id id)
     case K_READ_TIMEOUT: return cfg->read_timeout_ms;
     case K_IDLE_TIMEOUT: return cfg->idle_timeout_s;
     case K_MAX_CONNECTIONS: return cfg->max_connections;
+    case K_LOG_DENIALS: return cfg->log_denials;
     case K_HTTP_THREADS: return cfg->http_threads;
     case K_HTTP_MAX_CONNECTIONS: return cfg->http_max_connections;
+    case K_HTTP_MAX_PER_IP: return cfg->http_max_per_ip;
     case K_HTTP_TIMEOUT: return cfg->http_timeout_s;
     case K_HTTP_BASIC_ANY_USER: return cfg->http_basic_any_user;
+    case K_MANAGE_THREADS: return cfg->manage_threads;
+    case K_MANAGE_MAX_CONNECTIONS: return cfg->manage_max_connections;
+    case K_MANAGE_MAX_BODY: return cfg->manage_max_body;
+    case K_MANAGE_TIMEOUT: return cfg->manage_timeout_s;
+    case K_MANAGE_SESSION_IDLE: return cfg->manage_session_idle_s;
+    case K_MANAGE_SESSION_MAX: return cfg->manage_session_max_s;
     case K_AUDIT_RETENTION: return cfg->audit_retention_days;
     default: return 0;
     }
 }
+
+/* daemon.log_denials, indexed by LK_LOG_DENIALS_*: a word in the file, a
+ * number inside. */
+static const char *const log_denials_names[] = {"none", "first", "all"};
 
 /* The text keys' fields; NULL for a numeric key. */
 static char **str_field(lk_config *cfg, enum key_id id)
@@ -284,6 +342,12 @@ static char **str_field(lk_config *cfg, enum key_id id)
     case K_HTTP_TRUSTED_PROXIES: return &cfg->http_trusted_proxies;
     case K_HTTP_SERVICE_HEADER: return &cfg->http_service_header;
     case K_HTTP_SERVICE_MAP: return &cfg->http_service_map;
+    case K_MANAGE_LISTEN: return &cfg->manage_listen;
+    case K_MANAGE_TLS_CERT: return &cfg->manage_tls_cert;
+    case K_MANAGE_TLS_KEY: return &cfg->manage_tls_key;
+    case K_MANAGE_TRUSTED_PROXIES: return &cfg->manage_trusted_proxies;
+    case K_MANAGE_USER_HEADER: return &cfg->manage_user_header;
+    case K_MANAGE_CONSOLE_DIR: return &cfg->manage_console_dir;
     default: return NULL;
     }
 }
@@ -530,7 +594,8 @@ static lk_status apply_http_list(lk_config *cfg, enum key_id id, const char *val
             memcpy(item, val + start, end - start);
             item[end - start] = '\0';
         }
-        if (ok && id == K_HTTP_TRUSTED_PROXIES) {
+        bool proxies = id == K_HTTP_TRUSTED_PROXIES || id == K_MANAGE_TRUSTED_PROXIES;
+        if (ok && proxies) {
             lk_cidr c;
             ok = lk_cidr_parse(item, &c) == LK_OK && lk_cidr_format(&c, item, sizeof item) == 0;
         } else if (ok) {
@@ -538,7 +603,7 @@ static lk_status apply_http_list(lk_config *cfg, enum key_id id, const char *val
         }
         if (!ok || ++n > 256) {
             snprintf(err, errsz, n > 256 ? "at most 256 entries are allowed"
-                                 : id == K_HTTP_TRUSTED_PROXIES ? "expected addresses or CIDR ranges separated by ',', got '%s'"
+                                 : proxies ? "expected addresses or CIDR ranges separated by ',', got '%s'"
                                                                 : "expected /PREFIX=SERVICE entries separated by ',', got '%s'",
                      quote(val, len, q, QUOTE_MAX));
             free(out);
@@ -548,6 +613,17 @@ static lk_status apply_http_list(lk_config *cfg, enum key_id id, const char *val
     }
     free(*str_field(cfg, id));
     *str_field(cfg, id) = out;
+    return LK_OK;
+}
+
+/* A text key's new value: a copy of val[0..len), replacing the old one. */
+static lk_status set_text(lk_config *cfg, enum key_id id, const char *val, size_t len)
+{
+    char *dup = strndup(val, len);
+    if (dup == NULL)
+        return LK_ERR_NOMEM;
+    free(*str_field(cfg, id));
+    *str_field(cfg, id) = dup;
     return LK_OK;
 }
 
@@ -578,29 +654,35 @@ static lk_status apply_value(lk_config *cfg, enum key_id id, const char *val, si
         cfg->backend = dup;
         return LK_OK;
     }
-    if (id == K_HTTP_TRUSTED_PROXIES || id == K_HTTP_SERVICE_MAP)
+    if (id == K_LOG_DENIALS) {
+        for (unsigned i = 0; i < COUNT(log_denials_names); i++)
+            if (name_is(log_denials_names[i], val, len)) {
+                cfg->log_denials = i;
+                return LK_OK;
+            }
+        snprintf(err, errsz, "expected none, first or all, got '%s'", quote(val, len, q, QUOTE_MAX));
+        return LK_ERR_CONFIG;
+    }
+    if (id == K_HTTP_TRUSTED_PROXIES || id == K_HTTP_SERVICE_MAP || id == K_MANAGE_TRUSTED_PROXIES)
         return apply_http_list(cfg, id, val, len, err, errsz);
     if (is_list_key(id))
         return apply_id_list(cfg, id, val, len, err, errsz);
     if (id == K_HTTP_LISTEN || id == K_HTTP_APIKEY_HEADER || id == K_HTTP_CLIENT_IP_HEADER ||
-        id == K_HTTP_SERVICE_HEADER) {
-        if (id == K_HTTP_LISTEN ? !listen_ok(val, len) : !header_name_ok(val, len)) {
+        id == K_HTTP_SERVICE_HEADER || id == K_MANAGE_LISTEN || id == K_MANAGE_USER_HEADER) {
+        bool is_listen = id == K_HTTP_LISTEN || id == K_MANAGE_LISTEN;
+        if (is_listen ? !listen_ok(val, len) : !header_name_ok(val, len)) {
             snprintf(err, errsz,
-                     id == K_HTTP_LISTEN ? "expected \"\" (off), IPv4:PORT or [IPv6]:PORT, got '%s'"
+                     is_listen ? "expected \"\" (off), IPv4:PORT or [IPv6]:PORT, got '%s'"
                                          : "expected an HTTP header name (up to 64 token characters) or \"\", got '%s'",
                      quote(val, len, q, QUOTE_MAX));
             return LK_ERR_CONFIG;
         }
-        if (id == K_HTTP_APIKEY_HEADER && len == 13 && strncasecmp(val, "Authorization", 13) == 0) {
+        if ((id == K_HTTP_APIKEY_HEADER || id == K_MANAGE_USER_HEADER) && len == 13 &&
+            strncasecmp(val, "Authorization", 13) == 0) {
             snprintf(err, errsz, "Authorization is always read (Bearer, Basic); name another header");
             return LK_ERR_CONFIG;
         }
-        char *dup = strndup(val, len);
-        if (dup == NULL)
-            return LK_ERR_NOMEM;
-        free(*str_field(cfg, id));
-        *str_field(cfg, id) = dup;
-        return LK_OK;
+        return set_text(cfg, id, val, len);
     }
     if (id == K_CONNINFO) {
         /* Checked by the backend (libpq parses it); never echoed: it may
@@ -609,12 +691,15 @@ static lk_status apply_value(lk_config *cfg, enum key_id id, const char *val, si
             snprintf(err, errsz, "must be 1..4096 bytes, got %zu", len);
             return LK_ERR_CONFIG;
         }
-        char *dup = strndup(val, len);
-        if (dup == NULL)
-            return LK_ERR_NOMEM;
-        free(cfg->conninfo);
-        cfg->conninfo = dup;
-        return LK_OK;
+        return set_text(cfg, id, val, len);
+    }
+    if (id == K_MANAGE_TLS_CERT || id == K_MANAGE_TLS_KEY || id == K_MANAGE_CONSOLE_DIR) {
+        /* "" (no TLS; no console) or a PEM file or directory, made absolute against the file's dir */
+        if (len >= PATH_MAX) {
+            snprintf(err, errsz, "is %zu bytes long; at most %d are allowed", len, PATH_MAX - 1);
+            return LK_ERR_CONFIG;
+        }
+        return set_text(cfg, id, val, len);
     }
     if (id == K_PATH || id == K_SOCKET) {
         if (len == 0) {
@@ -630,13 +715,7 @@ static lk_status apply_value(lk_config *cfg, enum key_id id, const char *val, si
                      sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
             return LK_ERR_CONFIG;
         }
-        char *dup = strndup(val, len);
-        if (dup == NULL)
-            return LK_ERR_NOMEM;
-        char **field = id == K_PATH ? &cfg->store_path : &cfg->daemon_socket;
-        free(*field);
-        *field = dup;
-        return LK_OK;
+        return set_text(cfg, id, val, len);
     }
 
     uint64_t min, max, v;
@@ -670,7 +749,7 @@ static lk_config *config_new(void)
         return NULL;
     }
     cfg->map_size = 1024 * MIB;
-    /* Sized for what is hashed: 214 random bits (README, security design). */
+    /* Sized for what is hashed: 214 random bits (doc/security.md). */
     cfg->opslimit = LK_DEFAULT_OPSLIMIT;
     cfg->memlimit = LK_DEFAULT_MEMLIMIT;
     cfg->keys_per_user = 2;
@@ -691,6 +770,17 @@ static lk_config *config_new(void)
     cfg->http_trusted_proxies = strdup("");
     cfg->http_service_header = strdup("X-Latchkey-Service");
     cfg->http_service_map = strdup("");
+    cfg->manage_listen = strdup("");
+    cfg->manage_tls_cert = strdup("");
+    cfg->manage_tls_key = strdup("");
+    cfg->manage_trusted_proxies = strdup("");
+    cfg->manage_user_header = strdup("");
+    cfg->manage_console_dir = strdup(LK_DEFAULT_CONSOLE_DIR);
+    if (cfg->manage_console_dir == NULL || cfg->manage_listen == NULL || cfg->manage_tls_cert == NULL || cfg->manage_tls_key == NULL ||
+        cfg->manage_trusted_proxies == NULL || cfg->manage_user_header == NULL) {
+        lk_config_free(cfg);
+        return NULL;
+    }
     if (cfg->daemon_socket == NULL || cfg->daemon_allow_uids == NULL || cfg->daemon_allow_gids == NULL ||
         cfg->http_listen == NULL || cfg->http_apikey_header == NULL || cfg->http_client_ip_header == NULL ||
         cfg->http_trusted_proxies == NULL || cfg->http_service_header == NULL || cfg->http_service_map == NULL) {
@@ -705,10 +795,18 @@ static lk_config *config_new(void)
     cfg->read_timeout_ms = 5000;
     cfg->idle_timeout_s = 600;
     cfg->max_connections = 1024;
+    cfg->log_denials = LK_LOG_DENIALS_FIRST;
     cfg->http_threads = 2;
     cfg->http_max_connections = 1024;
+    cfg->http_max_per_ip = 64;
     cfg->http_timeout_s = 10;
     cfg->http_basic_any_user = 0;
+    cfg->manage_threads = 2;
+    cfg->manage_max_connections = 256;
+    cfg->manage_max_body = 65536;
+    cfg->manage_timeout_s = 10;
+    cfg->manage_session_idle_s = 900;
+    cfg->manage_session_max_s = 28800;
     return cfg;
 }
 
@@ -733,7 +831,7 @@ void lk_config_free(lk_config *cfg)
     free(cfg->daemon_allow_uids);
     free(cfg->daemon_allow_gids);
     free(cfg->conninfo);
-    for (enum key_id id = K_HTTP_LISTEN; id <= K_HTTP_BASIC_ANY_USER; id++)
+    for (enum key_id id = K_HTTP_LISTEN; id <= K_MANAGE_TIMEOUT; id++)
         if (str_field(cfg, id) != NULL)
             free(*str_field(cfg, id));
     free(cfg);
@@ -766,6 +864,8 @@ const char *lk_config_get(const lk_config *cfg, const char *key)
         return NULL;
     if (str_field((lk_config *)cfg, kd->id) != NULL)
         return *str_field((lk_config *)cfg, kd->id);
+    if (kd->id == K_LOG_DENIALS)
+        return log_denials_names[cfg->log_denials < COUNT(log_denials_names) ? cfg->log_denials : 1];
     /* getbuf is scratch space inside the (always heap-allocated, never
      * const-defined) config, documented as not thread-safe per config. */
     char *buf = ((lk_config *)cfg)->getbuf;
@@ -993,7 +1093,7 @@ static bool is_subsection(const struct section *sec, const void *name, size_t le
     return false;
 }
 
-static lk_status parse_keys(struct pstate *ps, const struct section *sec, const char *prefix, unsigned *seen);
+static lk_status parse_keys(struct pstate *ps, const struct section *sec, const char *prefix, uint64_t *seen);
 
 /* One key's value (the key's event consumed). */
 static lk_status parse_value(struct pstate *ps, const struct section *sec, const struct keydef *kd)
@@ -1023,12 +1123,18 @@ static lk_status parse_value(struct pstate *ps, const struct section *sec, const
         return st;
     if (kd->id == K_SOCKET && (st = resolve_path(ps, line, &ps->cfg->daemon_socket, "daemon.socket")) != LK_OK)
         return st;
+    if ((kd->id == K_MANAGE_TLS_CERT || kd->id == K_MANAGE_TLS_KEY) && *str_field(ps->cfg, kd->id)[0] != '\0' &&
+        (st = resolve_path(ps, line, str_field(ps->cfg, kd->id), kd->id == K_MANAGE_TLS_CERT ? "daemon.manage.tls_cert" : "daemon.manage.tls_key")) != LK_OK)
+        return st;
+    if (kd->id == K_MANAGE_CONSOLE_DIR && *str_field(ps->cfg, kd->id)[0] != '\0' &&
+        (st = resolve_path(ps, line, str_field(ps->cfg, kd->id), "daemon.manage.console_dir")) != LK_OK)
+        return st;
     return LK_OK;
 }
 
 /* The keys of a mapping whose start was consumed, up to its end; prefix ""
  * for the section itself, "http." inside a nested mapping. */
-static lk_status parse_keys(struct pstate *ps, const struct section *sec, const char *prefix, unsigned *seen)
+static lk_status parse_keys(struct pstate *ps, const struct section *sec, const char *prefix, uint64_t *seen)
 {
     yaml_event_t ev;
     char q[QUOTE_BUF(QUOTE_MAX)], list[1024], name[128];
@@ -1080,7 +1186,7 @@ static lk_status parse_keys(struct pstate *ps, const struct section *sec, const 
                 return st;
             continue;
         }
-        unsigned bit = 1u << (kd - sec->keys);
+        uint64_t bit = UINT64_C(1) << (kd - sec->keys); /* a section has at most 64 keys */
         if (*seen & bit)
             return perr(ps, line, "duplicate key '%s.%s'", sec->name, kd->name);
         *seen |= bit;
@@ -1094,7 +1200,7 @@ static lk_status parse_section(struct pstate *ps, const struct section *sec)
 {
     yaml_event_t ev;
     char q[QUOTE_BUF(QUOTE_MAX)];
-    unsigned seen = 0;
+    uint64_t seen = 0;
     lk_status st = next_event(ps, &ev);
     if (st != LK_OK)
         return st;

@@ -33,11 +33,12 @@ void lk_set_clock(lk_ctx *ctx, int64_t (*now)(void *arg), void *arg)
     ctx->now_arg = arg;
 }
 
-static lk_status open_backend(lk_ctx *ctx, bool create)
+static lk_status open_backend(lk_ctx *ctx, bool create, char *report, size_t report_size)
 {
     lk_backend_conf bc = {
         .path = ctx->cfg.store_path, .conninfo = ctx->cfg.conninfo, .map_size = ctx->cfg.map_size,
-        .cache_entries = ctx->cfg.store_cache_entries, .read_only = 0, .create = create};
+        .cache_entries = ctx->cfg.store_cache_entries, .read_only = 0, .create = create, .report = report,
+        .report_size = report_size};
     lk_status st = ctx->ops->open(&bc, &ctx->backend);
     if (st != LK_ERR_STORE_PERM)
         return st;
@@ -84,7 +85,7 @@ void lk_fork_canary_free(_Atomic int *c)
         munmap((void *)c, (size_t)sysconf(_SC_PAGESIZE));
 }
 
-static lk_status open_ctx(const lk_config *cfg, bool create, lk_ctx **out)
+static lk_status open_ctx(const lk_config *cfg, bool create, char *report, size_t report_size, lk_ctx **out)
 {
     *out = NULL;
     if (sodium_init() < 0)
@@ -120,7 +121,7 @@ static lk_status open_ctx(const lk_config *cfg, bool create, lk_ctx **out)
         lk_close(ctx);
         return lk_seterr(LK_ERR_NOMEM, "out of memory");
     }
-    lk_status st = open_backend(ctx, create);
+    lk_status st = open_backend(ctx, create, report, report_size);
     if (st != LK_OK) {
         ctx->backend = NULL;
         lk_close(ctx);
@@ -133,16 +134,47 @@ static lk_status open_ctx(const lk_config *cfg, bool create, lk_ctx **out)
 
 lk_status lk_open_config(const lk_config *cfg, lk_ctx **out)
 {
-    return open_ctx(cfg, false, out);
+    return open_ctx(cfg, false, NULL, 0, out);
+}
+
+/* "WHERE\nWHAT" from a backend that says: the first line; else the path. */
+static void report_where(const lk_config *cfg, char *report, char *where, size_t where_size)
+{
+    char *nl = strchr(report, '\n');
+    if (nl != NULL)
+        *nl = '\0';
+    if (where != NULL && where_size > 0)
+        snprintf(where, where_size, "%s", nl != NULL ? report : cfg->store_path ? cfg->store_path : "");
+}
+
+lk_status lk_open_described(const lk_config *cfg, char *where, size_t where_size, lk_ctx **out)
+{
+    char report[512] = "";
+    lk_status st = open_ctx(cfg, false, report, sizeof report, out);
+    if (st == LK_OK)
+        report_where(cfg, report, where, where_size);
+    return st;
 }
 
 lk_status lk_store_create(const lk_config *cfg)
 {
+    return lk_store_create_described(cfg, NULL, 0, NULL, 0);
+}
+
+lk_status lk_store_create_described(const lk_config *cfg, char *where, size_t where_size, char *what,
+                                    size_t what_size)
+{
     lk_ctx *ctx;
-    lk_status st = open_ctx(cfg, true, &ctx);
-    if (st == LK_OK)
-        lk_close(ctx);
-    return st;
+    char report[512] = "";
+    lk_status st = open_ctx(cfg, true, report, sizeof report, &ctx);
+    if (st != LK_OK)
+        return st;
+    lk_close(ctx);
+    char *nl = strchr(report, '\n');
+    if (what != NULL && what_size > 0)
+        snprintf(what, what_size, "%s", nl != NULL ? nl + 1 : "");
+    report_where(cfg, report, where, where_size);
+    return LK_OK;
 }
 
 lk_status lk_open(const char *config_path, lk_ctx **out)
@@ -294,7 +326,7 @@ lk_status lk_ctx_backend(lk_ctx *ctx, void **backend)
         pthread_mutex_lock(&ctx->lock);
         if (atomic_load_explicit(&ctx->pid, memory_order_relaxed) != me) {
             void *old = ctx->backend;
-            lk_status st = open_backend(ctx, false);
+            lk_status st = open_backend(ctx, false, NULL, 0);
             if (st != LK_OK) {
                 ctx->backend = old;
                 pthread_mutex_unlock(&ctx->lock);
@@ -319,7 +351,8 @@ void lk_get_stats(lk_ctx *ctx, lk_stats *out)
 {
     memset(out, 0, sizeof *out);
     if (ctx->remote_ops != NULL) {
-        (void)ctx->remote_ops->stats(ctx->remote, out); /* zeros when the service is gone */
+        if (ctx->remote_ops->stats != NULL) /* zeros when the service is gone, or not latchkeyd's socket */
+            (void)ctx->remote_ops->stats(ctx->remote, out);
         return;
     }
     out->argon2_verifies = atomic_load(&ctx->st_argon2);

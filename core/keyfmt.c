@@ -344,6 +344,27 @@ static bool b62_at(const char *text, size_t len, size_t i)
     return i < len && is_b62(text + i, 1);
 }
 
+static bool hex_run(const char *t, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        if (!((t[k] >= '0' && t[k] <= '9') || ((t[k] | 0x20) >= 'a' && (t[k] | 0x20) <= 'f')))
+            return false;
+    return true;
+}
+
+/* text[0..i) ends with an escape whose last character is a letter or digit
+ * but which stands for another character: a key right after it is not glued
+ * to a word. URL encoding (key%3Dlk-..., %20), JSON and C escapes ("...\nlk-",
+ * \t, \u003d, \x3d). A look-alike found this way costs nothing: what is
+ * done with a find is decided by its checksum and, for --disable, its hash. */
+static bool escape_before(const char *text, size_t i)
+{
+    return (i >= 3 && text[i - 3] == '%' && hex_run(text + i - 2, 2)) ||
+           (i >= 4 && text[i - 4] == '\\' && text[i - 3] == 'x' && hex_run(text + i - 2, 2)) ||
+           (i >= 6 && text[i - 6] == '\\' && text[i - 5] == 'u' && hex_run(text + i - 4, 4)) ||
+           (i >= 2 && text[i - 2] == '\\' && memchr("nrtbfv0", text[i - 1], 7) != NULL);
+}
+
 /* A credential of `total` chars at text+i: right prefix, alphabet, checksum,
  * and no letter or digit right after it (before it was checked by the caller). */
 static bool cred_at(const char *text, size_t len, size_t i, size_t total, const char *prefix, size_t plen)
@@ -358,7 +379,7 @@ size_t lk_scan_text(const char *text, size_t len, int (*fn)(void *arg, const lk_
         return 0;
     for (size_t i = 0; i < len; i++) {
         char c = text[i];
-        if ((c != 'A' && c != 'L' && c != 'l') || (i > 0 && b62_at(text, len, i - 1)))
+        if ((c != 'A' && c != 'L' && c != 'l') || (i > 0 && b62_at(text, len, i - 1) && !escape_before(text, i)))
             continue;
         lk_found_cred f;
         memset(&f, 0, sizeof f);

@@ -74,10 +74,12 @@ typedef enum lk_status {
     /* verification denials: the credential was checked and refused */
     LK_DENY_MALFORMED,        /* AuthFailure.InvalidSecretId */
     LK_DENY_UNKNOWN_KEY,      /* AuthFailure.SecretIdNotFound */
-    LK_DENY_BAD_SECRET,       /* AuthFailure.SignatureFailure */
-    LK_DENY_DISABLED,         /* AuthFailure.SecretIdDisabled */
+    LK_DENY_BAD_SECRET,       /* AuthFailure.SignatureFailure: a wrong secret, or a request refused
+                               * before its secret was checked (the three below), whatever the secret */
+    /* the reasons of those refusals, in access records (a verify answers LK_DENY_BAD_SECRET) */
+    LK_DENY_DISABLED,         /* AuthFailure.SecretIdDisabled (also lk_login_check's: no Active key) */
     LK_DENY_IP,               /* AuthFailure.IpNotAllowed */
-    LK_DENY_SCOPE,            /* AuthFailure.UnauthorizedOperation */
+    LK_DENY_SCOPE,            /* AuthFailure.UnauthorizedOperation (also lk_authorize's refusal) */
     /* environment */
     LK_ERR_CONFIG,            /* InvalidParameter.Config */
     LK_ERR_STORE,             /* FailedOperation.Storage: I/O error, corrupt store */
@@ -98,6 +100,8 @@ typedef enum lk_status {
     LK_DENY_RATE_LIMIT,       /* LimitExceeded.RequestLimit: the API key's own request limit for the
                                * current window is used up; decided last, after everything else
                                * allowed the request */
+    LK_DENY_MISSING,          /* AuthFailure.MissingCredential: the request carried no credential at
+                               * all (latchkeyd's HTTP endpoint: no Authorization, no API key header) */
     LK_STATUS_COUNT_
 } lk_status;
 
@@ -166,16 +170,52 @@ LK_EXPORT LK_WARN_UNUSED lk_status lk_open_config(const lk_config *cfg, lk_ctx *
  * Errors: LK_ERR_CONFIG, LK_ERR_STORE (missing directory, I/O),
  * LK_ERR_STORE_PERM (directory not writable, unsafe store or directory). */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_store_create(const lk_config *cfg);
+/* lk_store_create, saying for a person where the store is and what was
+ * done: *where the store's path, or for PostgreSQL its server as
+ * host:port/db (never the conninfo); *what "" for a file store, for
+ * PostgreSQL "schema version N, " and then "created", "already current",
+ * "upgraded from version M" or "repaired (...)". Either buffer may be NULL.
+ * Errors: those of lk_store_create. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_store_create_described(const lk_config *cfg, char *where, size_t where_size,
+                                                             char *what, size_t what_size);
 /* Copy every record (users, keys with their hashes, API keys, access
  * records) of the store `from` names into the store `to` names, between any
  * two backends; both must exist (lk_store_create). A target that holds
  * anything is refused (LK_ERR_PARAM) unless replace is set, which empties it
- * first. One write txn on the target: all or nothing; writers of the source
+ * first, all but its audit log: that is history and is kept, with the
+ * source's entries merged into it in time order. Either way the target's
+ * log gets a "store.copy" entry (the source's backend and file, what was
+ * replaced, copied and kept). One write txn on the target: all or nothing; writers of the source
  * may go on meanwhile (the copy is the snapshot it read). *copied (may be
  * NULL): the records written. Errors: LK_ERR_PARAM (the same store, a
  * non-empty target), those of lk_open_config, LK_ERR_STORE_FULL. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_store_copy(const lk_config *from, const lk_config *to, int replace,
                                                  size_t *copied);
+/* What a store copy wrote (or a replace removed), by kind. */
+typedef struct lk_copy_counts {
+    size_t users, access_keys, apikeys;
+    size_t access_records; /* attempts recorded (up to records.keep per key) */
+    size_t audit_entries;
+    size_t records;        /* every stored record, the indexes included */
+} lk_copy_counts;
+typedef struct lk_copy_opts {
+    int replace; /* as lk_store_copy's */
+    /* Optional: called from the copying thread every few hundred records
+     * and once at the end, with the source's records read so far and its
+     * total (done == total at the end; the source is counted first only
+     * when this is set). */
+    void (*progress)(void *arg, size_t done, size_t total);
+    void *progress_arg;
+} lk_copy_opts;
+/* lk_store_copy with options (NULL: none) and counts: *copied what was
+ * copied, *removed (replace) what the target held before, its audit log
+ * aside (either may be NULL). A replace empties the target one kind at a
+ * time, each in one operation where the backend can (PostgreSQL: one
+ * DELETE), inside the copy's transaction. The refusal of a non-empty
+ * target says what it holds and names --replace. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_store_copy_counted(const lk_config *from, const lk_config *to,
+                                                         const lk_copy_opts *opts, lk_copy_counts *copied,
+                                                         lk_copy_counts *removed);
 /* Stops and joins the ctx's flusher thread, flushes deferred access
  * records, closes the store, wipes every secret the ctx held. No other
  * thread may be using the ctx. NULL is a no-op. */
@@ -192,7 +232,7 @@ LK_EXPORT LK_WARN_UNUSED lk_status lk_flush(lk_ctx *ctx);
  * runs at nice 10 and blocks every signal: the host's threads come first.
  * enabled 0: records only queue (no thread is started; a running one
  * sleeps) and the caller runs lk_flush from a thread of its own, every
- * records.flush_interval_ms. latchkeyd does this. See README. */
+ * records.flush_interval_ms. latchkeyd does this. See doc/storage.md. */
 LK_EXPORT void lk_set_auto_flush(lk_ctx *ctx, int enabled);
 
 /* Connect to latchkeyd on the UNIX socket socket_path and return a ctx in
@@ -212,6 +252,41 @@ LK_EXPORT void lk_set_auto_flush(lk_ctx *ctx, int enabled);
  * real one does) is refused as LK_DENY_MALFORMED without asking the
  * service, so it leaves no access record. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_connect(const char *socket_path, lk_ctx **out);
+
+/* Where and as whom lk_connect_endpoint calls the management API. */
+typedef struct lk_endpoint_conf {
+    const char *url;         /* https://HOST[:PORT][/PATH]; http:// only to a loopback address (127.0.0.0/8,
+                              * [::1], localhost), since the caller's SecretKey travels in every request */
+    const char *cacert;      /* NULL: the system's CA store; else a PEM file of the CAs to trust */
+    const char *secret_id;   /* the caller's access key; NULL: both are read from credentials_file */
+    const char *secret_key;  /* secret_key_len bytes; copied into guarded memory */
+    size_t secret_key_len;
+    const char *credentials_file; /* read when secret_id is NULL: lines "secret_id = AKID..." and
+                                   * "secret_key = LKSK..." (blank lines and # comments allowed); it must be
+                                   * a regular file owned by this user that neither group nor others may
+                                   * read or write (0600), else refused with LK_ERR_CONFIG, as ssh refuses
+                                   * a loose private key */
+} lk_endpoint_conf;
+
+/* A ctx in client mode for latchkeyd's management API (daemon.manage):
+ * every call is an HTTP request made as the caller whose access-key pair
+ * conf names, and what the caller may do is latchkeyd's decision (its
+ * refusals come back as their statuses, e.g. LK_ERR_SUB_UIN). Through it
+ * work: lk_key_create (lk_key_create_expiring with no expiry), lk_key_list,
+ * lk_key_set_status, lk_key_delete (owner_uin 0: the caller's own key),
+ * lk_records (access keys only; the caller's own or those of owner shown by
+ * the service), lk_apikey_create, lk_apikey_list, lk_apikey_edit_key
+ * (description, scope and allowlist only), lk_apikey_set_status,
+ * lk_apikey_delete, lk_flush (no-op), lk_close; every other call fails with
+ * LK_ERR_PARAM. Certificates are checked (peer and host name) against the
+ * system's CA store or conf->cacert; redirects are never followed. Nothing
+ * is sent here: a server that cannot be reached fails the first call with
+ * LK_ERR_STORE. Errors: LK_ERR_PARAM (the URL), LK_ERR_CONFIG (the
+ * credentials: missing, malformed, a loose file), LK_ERR_NOMEM. The
+ * SecretKey is kept in guarded memory and never appears in a message.
+ * Threads: the ctx may be shared; each concurrent call uses its own
+ * connection (kept alive between calls). */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_connect_endpoint(const lk_endpoint_conf *conf, lk_ctx **out);
 
 /* Release memory returned by list calls (users, access keys). */
 LK_EXPORT void lk_free(void *p);
@@ -239,6 +314,18 @@ typedef enum lk_user_kind {
  * Unique in the store. */
 #define LK_LOGIN_MAX 32
 
+/* What a sub-user or collaborator may do to its own access keys through the
+ * management plane (lk_authorize). A user record written before this
+ * existed reads as LK_SELF_NONE. */
+typedef enum lk_self_service {
+    LK_SELF_NONE = 0,   /* the default: may not manage its own keys */
+    LK_SELF_READ = 1,   /* list its own keys, their last use and access records */
+    LK_SELF_MANAGE = 2  /* every action on its own access keys */
+} lk_self_service;
+LK_EXPORT const char *lk_self_service_name(lk_self_service s); /* "none", "read", "manage" */
+/* "none", "read" or "manage"; else LK_ERR_PARAM with a message naming the text. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_self_service_parse(const char *text, lk_self_service *out);
+
 /* UINs are 1 .. 2^63-1. */
 typedef struct lk_user {
     uint64_t uin;
@@ -246,6 +333,8 @@ typedef struct lk_user {
     uint64_t root_uin;   /* == uin for a root account */
     int64_t create_time; /* Unix seconds */
     char login[LK_LOGIN_MAX + 1]; /* "" when none is bound */
+    lk_self_service self_service; /* a member's grant; LK_SELF_MANAGE for a root account, which is
+                                   * never restricted (and never given a grant) */
 } lk_user;
 
 LK_EXPORT const char *lk_user_kind_name(lk_user_kind k); /* "root", "sub-user", "collaborator" */
@@ -258,6 +347,12 @@ LK_EXPORT LK_WARN_UNUSED lk_status lk_user_add(lk_ctx *ctx, uint64_t uin, lk_use
  * holds it. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_user_add_login(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64_t root_uin,
                                                      const char *login);
+/* The same, with the user's self-service grant (LK_SELF_NONE: as
+ * lk_user_add_login), in the same transaction and audit entry. A root
+ * account takes none (LK_ERR_PARAM otherwise). */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_user_add_self_service(lk_ctx *ctx, uint64_t uin, lk_user_kind kind,
+                                                            uint64_t root_uin, const char *login,
+                                                            lk_self_service self);
 /* Bind, change (login) or remove (NULL or "") a user's login name. Binding
  * the name the user already has is a no-op. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_user_set_login(lk_ctx *ctx, uint64_t uin, const char *login);
@@ -274,6 +369,11 @@ LK_EXPORT LK_WARN_UNUSED lk_status lk_user_get(lk_ctx *ctx, uint64_t uin, lk_use
 /* All users (root_uin 0) or one root account and its members, by UIN.
  * *out is freed with lk_free. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_user_list(lk_ctx *ctx, uint64_t root_uin, lk_user **out, size_t *count);
+/* Set a sub-user's or collaborator's self-service grant, audited as
+ * "user.edit". Setting the grant it already has is a no-op. LK_ERR_PARAM for
+ * a value out of range or a root account (never restricted, so never
+ * granted), LK_ERR_USER_NOT_EXIST. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_user_set_self_service(lk_ctx *ctx, uint64_t uin, lk_self_service s);
 /* Delete a user. Refused with LK_ERR_USER_HAS_KEYS while it has access keys
  * or API keys, or (root) members — unless force, which deletes its keys
  * (never its members). */
@@ -290,6 +390,12 @@ typedef enum lk_key_status {
 } lk_key_status;
 
 LK_EXPORT const char *lk_key_status_name(lk_key_status s); /* "Active" / "Inactive" */
+
+/* "Never expires", as an expiry time. No date maps to it: every time a
+ * command line gives for an expiry lies in the future (lk_parse_time with
+ * LK_TIME_FUTURE), and 0 is 1970-01-01T00:00:00Z. A record without an
+ * expiry (as every older version wrote) never expires. */
+#define LK_EXPIRES_NEVER 0
 
 typedef struct lk_access_key {
     char secret_id[LK_SECRET_ID_LEN + 1];
@@ -318,11 +424,29 @@ LK_EXPORT LK_WARN_UNUSED lk_status lk_key_set_expiry(lk_ctx *ctx, const char *se
  * the old one expire grace_seconds from now (never later than an expiry it
  * already has). Refused with LK_ERR_KEY_OVER_LIMIT when the owner already
  * holds limits.keys_per_user pairs (delete one first), LK_ERR_PARAM for a
- * negative grace, LK_ERR_KEY_NOT_EXIST, LK_ERR_UIN_NOT_MATCH (owner_uin != 0
- * and not the owner). out/secret_key as for lk_key_create. */
+ * negative grace, a key rotated already or disabled by lk_revoke_user (see
+ * lk_key_rotate_with), LK_ERR_KEY_NOT_EXIST, LK_ERR_UIN_NOT_MATCH
+ * (owner_uin != 0 and not the owner). out/secret_key as for lk_key_create. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_key_rotate(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin,
                                                  int64_t grace_seconds, int64_t new_expire_time, lk_access_key *out,
                                                  lk_secret **secret_key);
+/* How lk_key_rotate_with and lk_apikey_reroll_with make the new key. */
+typedef struct lk_rotate_opts {
+    int64_t grace_seconds; /* how long the old key keeps working (>= 0; never past an expiry it has) */
+    int set_expiry;        /* 0: the new key keeps the old key's expiry (refused, LK_ERR_PARAM, when
+                            * that has passed); 1: expire_time (in the future, or LK_EXPIRES_NEVER) */
+    int64_t expire_time;
+    int force;             /* also rotate a key that lk_revoke_user disabled: without it that is
+                            * LK_ERR_PARAM (an incident response is not undone by a rotation) */
+} lk_rotate_opts;
+/* lk_key_rotate with options. Also refused (LK_ERR_PARAM): a key already
+ * rotated whose successor still exists (rotate that one), a key disabled by
+ * lk_revoke_user and not re-enabled since (unless force). The old key
+ * records its successor; the audit entries say whether the expiry was
+ * carried over and whether a revoke was overridden. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_key_rotate_with(lk_ctx *ctx, const char *secret_id, uint64_t owner_uin,
+                                                      const lk_rotate_opts *opts, lk_access_key *out,
+                                                      lk_secret **secret_key);
 LK_EXPORT LK_WARN_UNUSED lk_status lk_key_get(lk_ctx *ctx, const char *secret_id, lk_access_key *out);
 LK_EXPORT LK_WARN_UNUSED lk_status lk_key_list(lk_ctx *ctx, uint64_t uin, lk_access_key **out, size_t *count);
 /* owner_uin != 0 checks the key belongs to that user (LK_ERR_UIN_NOT_MATCH). */
@@ -397,12 +521,46 @@ typedef struct lk_apikey_edit {
     int set_rate_limit;        /* rate_limit requests per rate_window_s; 0 and 0 clear it */
     uint32_t rate_limit;
     uint32_t rate_window_s;
+    int set_status;            /* status, in the same change (an enable ends a revoke, as lk_apikey_set_status) */
+    lk_key_status status;
 } lk_apikey_edit;
 
 /* Create an API key for a root account (LK_ERR_SUB_UIN for a member,
  * LK_ERR_APIKEY_OVER_LIMIT at the account limit). *key holds the key value. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_create(lk_ctx *ctx, uint64_t root_uin, const lk_apikey_spec *spec,
                                                     lk_apikey *out, lk_secret **key);
+/* ---- bulk issuance */
+
+typedef enum lk_import_kind { LK_IMPORT_USER, LK_IMPORT_APIKEY, LK_IMPORT_KEY } lk_import_kind;
+/* One thing lk_import adds, as the single calls would. */
+typedef struct lk_import_item {
+    lk_import_kind kind;
+    uint64_t uin;                 /* user: its UIN; API key: its root account; access key: its owner */
+    lk_user_kind user_kind;       /* user: as lk_user_add_self_service's */
+    uint64_t root_uin;
+    const char *login;            /* NULL or "": none */
+    lk_self_service self_service;
+    lk_apikey_spec apikey;        /* API key: as lk_apikey_create's */
+    int64_t expire_time;          /* access key: as lk_key_create_expiring's */
+} lk_import_item;
+/* What lk_import made for one item. */
+typedef struct lk_import_result {
+    char id[LK_SECRET_ID_LEN + 1]; /* the new key's SecretId or API key id; "" for a user */
+    lk_secret *secret;             /* its SecretKey or API key (NULL for a user): shown once, then
+                                    * lk_secret_free */
+} lk_import_result;
+/* Add n users and keys in ONE write transaction: all or nothing. Every item
+ * is checked before anything is hashed or written, then every secret is
+ * made (Argon2id, outside the write txn), then each item is added in order,
+ * with the checks and audit entries of its single call (an item sees the
+ * items before it: a user, then its keys; limits count them), and one
+ * "store.import" entry. out[0..n) gets the results (zeroed on failure, and
+ * nothing is stored). On failure *failed (may be NULL) is the index of the
+ * item refused, and the message is that call's; n when no item was (the
+ * store, memory, a remote ctx). Local stores only (LK_ERR_PARAM). */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_import(lk_ctx *ctx, const lk_import_item *items, size_t n,
+                                             lk_import_result *out, size_t *failed);
+
 /* By id ("lk-..." 15 chars). out's lists are released with lk_apikey_release. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_get(lk_ctx *ctx, const char *id, lk_apikey *out);
 LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_find(lk_ctx *ctx, uint64_t root_uin, const char *name, lk_apikey *out);
@@ -421,11 +579,18 @@ LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_set_expiry(lk_ctx *ctx, const char 
  * the old one expires grace_seconds from now (never later than an expiry it
  * already has) and keeps working until then. The name now finds the new
  * key; the old one keeps its name in lists until deleted. The pair may
- * exceed limits.apikeys_per_account by one during the grace period. out/key
- * as for lk_apikey_create. Errors: LK_ERR_PARAM (negative grace),
- * LK_ERR_KEY_NOT_EXIST. */
+ * exceed limits.apikeys_per_account by one during the grace period, never
+ * more (LK_ERR_APIKEY_OVER_LIMIT). out/key as for lk_apikey_create. Errors:
+ * LK_ERR_PARAM (negative grace, a key rerolled already or disabled by
+ * lk_revoke_user: see lk_apikey_reroll_with), LK_ERR_KEY_NOT_EXIST. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_reroll(lk_ctx *ctx, const char *id, int64_t grace_seconds,
                                                     int64_t new_expire_time, lk_apikey *out, lk_secret **key);
+/* lk_apikey_reroll with options (see lk_rotate_opts and lk_key_rotate_with).
+ * The account holds at most limits.apikeys_per_account + 1 keys during a
+ * grace period: a reroll beyond that is LK_ERR_APIKEY_OVER_LIMIT (delete
+ * the rolled-out key first). */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_reroll_with(lk_ctx *ctx, const char *id, const lk_rotate_opts *opts,
+                                                         lk_apikey *out, lk_secret **key);
 /* Only a disabled key can be deleted (LK_ERR_KEY_ENABLED). */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_delete(lk_ctx *ctx, const char *id);
 LK_EXPORT void lk_apikey_release(lk_apikey *k);
@@ -458,9 +623,15 @@ LK_EXPORT LK_WARN_UNUSED lk_status lk_revoke_user(lk_ctx *ctx, uint64_t uin, siz
 /* Every change (users, access keys, API keys, revoke) appends one entry to
  * the store's audit log in the transaction that makes the change: when, who
  * (the process's real uid and its user name), what, on which key or user,
- * the changed fields (never a secret) and an optional reason. Entries older
- * than audit.retention_days are dropped as new ones are written. */
-#define LK_AUDIT_TEXT_MAX 256
+ * on which host, what changed in words ("expiry never → 2027-01-31 12:00:00
+ * +0000", never a secret) and an optional reason.
+ * Entries older than audit.retention_days are dropped as new ones are
+ * written, by a clock one host's wrong time cannot push far ahead (see
+ * audit.c). */
+#define LK_AUDIT_TEXT_MAX 256     /* a reason */
+#define LK_AUDIT_HOST_MAX 255     /* a host name */
+#define LK_AUDIT_FIELDS_MAX 65536 /* an entry's fields: above what the largest change (an API
+                                   * key with every list full) needs; never cut */
 
 typedef struct lk_audit_entry {
     int64_t time;
@@ -469,19 +640,70 @@ typedef struct lk_audit_entry {
     char action[32];                    /* "key.create", "apikey.reroll", "user.delete", ... */
     char target[LK_SECRET_ID_LEN + 1];  /* a SecretId, an API key id, or a UIN in decimal */
     uint64_t uin;                       /* the user the change concerns (a key's owner) */
-    char fields[LK_AUDIT_TEXT_MAX + 1]; /* what changed, "name=value ..."; "" for none */
+    const char *fields;                 /* what changed, "what from → to; ...", in full (at most
+                                         * LK_AUDIT_FIELDS_MAX bytes); "" for none. Points into
+                                         * the block lk_audit_list returns */
     char reason[LK_AUDIT_TEXT_MAX + 1]; /* "" when none was given */
+    /* Set when the change was made for a caller of the management plane
+     * (lk_audit_caller); uid/user are then the service's own. */
+    uint64_t caller_uin;                /* 0: no caller (the local admin tool) */
+    char caller_secret_id[LK_SECRET_ID_LEN + 1]; /* the SecretId it presented; "" when a proxy named it */
+    char caller_login[LK_LOGIN_MAX + 1]; /* the login a trusted proxy named; "" otherwise */
+    char caller_peer[64];               /* its address */
+    char request_id[40];                /* the request's UUID */
+    char host[LK_AUDIT_HOST_MAX + 1];   /* the host name of the machine that made the change;
+                                         * "" for an entry written before hosts were recorded */
 } lk_audit_entry;
 
 /* The reason recorded with the changes the calling thread makes from now on
  * (NULL or "": none), e.g. "leaked". At most LK_AUDIT_TEXT_MAX bytes of
- * printable text (else LK_ERR_PARAM and the reason is unchanged). */
+ * printable text holding no SecretKey or API key value (lk_scan_text; a
+ * SecretId is fine), else LK_ERR_PARAM and the reason is unchanged. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_audit_reason(const char *reason);
 /* The entries from since (Unix seconds) on, oldest first; key_id (NULL: any)
- * keeps those about that key, uin (0: any) those about that user. *out is
- * freed with lk_free. */
+ * keeps those about that key, uin (0: any) those about that user. *out and
+ * every entry's fields are one block, freed with lk_free. */
 LK_EXPORT LK_WARN_UNUSED lk_status lk_audit_list(lk_ctx *ctx, int64_t since, const char *key_id, uint64_t uin,
                                                  lk_audit_entry **out, size_t *count);
+
+/* ---------------------------------------------------------------- self-service and the management plane */
+
+typedef enum lk_action {
+    LK_ACT_KEY_CREATE, LK_ACT_KEY_LIST, LK_ACT_KEY_UPDATE, LK_ACT_KEY_DELETE,
+    LK_ACT_KEY_LAST_USED, LK_ACT_KEY_RECORDS,
+    LK_ACT_APIKEY_CREATE, LK_ACT_APIKEY_DESCRIBE, LK_ACT_APIKEY_MODIFY, LK_ACT_APIKEY_DELETE,
+    LK_ACT_USER_LIST, LK_ACT_AUDIT_READ,
+    LK_ACT_USER_UPDATE, /* a member's self-service grant: its root account's, on a member only */
+    LK_ACT_COUNT_
+} lk_action;
+
+/* Who asks, on the management plane. */
+typedef struct lk_caller {
+    uint64_t uin;                         /* the authenticated user */
+    char secret_id[LK_SECRET_ID_LEN + 1]; /* the access key it presented; "" when a proxy named it */
+    char login[LK_LOGIN_MAX + 1];         /* the login a trusted proxy named; "" otherwise */
+    char peer[64];                        /* the peer's address, as text */
+    char request_id[40];                  /* the request's UUID */
+} lk_caller;
+
+/* May caller do action on target_uin (0: the caller itself)? Decided here, once, for every
+ * front end. LK_OK; LK_ERR_USER_NOT_EXIST (InvalidParameter.UserNotExist) for a target that
+ * does not exist; LK_ERR_UIN_NOT_MATCH (OperationDenied.UinNotMatch) for a target of another
+ * account; LK_ERR_SUB_UIN (OperationDenied.SubUin) for a sub-user/collaborator acting on its
+ * root account; LK_DENY_SCOPE (AuthFailure.UnauthorizedOperation) for an action the caller's
+ * grant does not allow (a member on another member, read-only writing, ungranted, API-key
+ * actions by a non-root). A caller that no longer exists: LK_DENY_UNKNOWN_KEY.
+ * LK_ACT_USER_UPDATE on a root account (the caller itself included): LK_ERR_PARAM, since a
+ * root account is never granted (lk_user_set_self_service).
+ * Reads the store only (one read transaction); LK_ERR_PARAM for a NULL caller, an action out
+ * of range or a UIN out of range. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_authorize(lk_ctx *ctx, const lk_caller *caller, lk_action action,
+                                                uint64_t target_uin);
+
+/* The caller the next changes made by this thread are audited as (NULL: the process's own
+ * uid, as the local admin tool). Per thread, like lk_audit_reason. LK_ERR_PARAM (and the
+ * caller unchanged) for a field that is not printable text or a UIN out of range. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_audit_caller(const lk_caller *caller);
 
 /* What lk_scan_text finds. */
 typedef enum lk_cred_kind {
@@ -500,7 +722,10 @@ typedef struct lk_found_cred {
 /* Find latchkey credentials in text[0..len) (any bytes): a SecretId, a
  * SecretKey or an API key value, each recognised by its prefix, exact
  * length, alphabet and checksum, and standing alone (no letter or digit
- * right before or after it). fn is called for each, in order; a non-zero
+ * right before or after it; an escape right before it counts as a separator:
+ * %XX as in key%3Dlk-..., \n \t \r \b \f \v \0, \xXX, \uXXXX). A find
+ * is only well-formed: anyone can write one naming any key id (the checksum
+ * is public). fn is called for each, in order; a non-zero
  * return stops the scan. Returns how many were found (reported). Needs no
  * ctx or store; a found secret is never copied (found->offset points into
  * text). */
@@ -511,9 +736,23 @@ LK_EXPORT size_t lk_scan_text(const char *text, size_t len, int (*fn)(void *arg,
  * (Unix seconds): "90d", "24h", "30m", "45s", "2w" (a positive whole number
  * and one unit: seconds, minutes, hours, days, weeks) is now + that span;
  * "YYYY-MM-DD" (00:00:00 UTC) or "YYYY-MM-DDTHH:MM:SSZ" an absolute UTC time.
- * With span_only only the first form is accepted and *out is the span in
- * seconds. LK_ERR_PARAM with a message naming the text otherwise. */
-LK_EXPORT LK_WARN_UNUSED lk_status lk_parse_time(const char *text, int64_t now, int span_only, int64_t *out);
+ * flags: LK_TIME_SPAN_ONLY (1) accepts only the first form and *out is the
+ * span in seconds; LK_TIME_FUTURE (2) refuses a date that is not after now
+ * (and after 1970-01-01T00:00:00Z), as an expiry needs: so no date an
+ * expiry is given as maps to LK_EXPIRES_NEVER. LK_ERR_PARAM with a message
+ * naming the text otherwise. */
+#define LK_TIME_SPAN_ONLY 1
+#define LK_TIME_FUTURE 2
+LK_EXPORT LK_WARN_UNUSED lk_status lk_parse_time(const char *text, int64_t now, int flags, int64_t *out);
+
+/* A time (Unix seconds) in local time (TZ), in one of the shapes latchkey
+ * prints: LK_TIMEFMT_TEXT "2027-01-31 20:00:00 +0800", what a person reads
+ * (tables, messages, the audit); LK_TIMEFMT_TENCENT "2027-01-31 20:00:00",
+ * the Tencent Cloud API's shape; LK_TIMEFMT_ISO "2027-01-31T20:00:00+08:00"
+ * (ISO 8601, RFC 3339). "@SECONDS" should the C library fail. Returns buf. */
+typedef enum lk_time_shape { LK_TIMEFMT_TEXT, LK_TIMEFMT_TENCENT, LK_TIMEFMT_ISO } lk_time_shape;
+#define LK_TIME_STRLEN 40
+LK_EXPORT const char *lk_format_time(int64_t t, lk_time_shape shape, char buf[LK_TIME_STRLEN]);
 
 /* ---------------------------------------------------------------- verification */
 
@@ -554,7 +793,13 @@ typedef struct lk_verify_info {
  * reason when refused, LK_ERR_PARAM for a malformed req (lk_verify_req_check),
  * another status on error (store unreachable...).
  * Malformed input (bad prefix, length, checksum) and unknown ids are refused
- * before any Argon2id. The comparison of the secret is constant-time; the
+ * before any Argon2id. So are a disabled key, a client address outside an
+ * API key's allowlist and a service outside its scope, and, the secret being
+ * unchecked, they are answered as a wrong secret (LK_DENY_BAD_SECRET, the
+ * same message) whatever the secret: a caller that has not proven it holds
+ * the key learns nothing of the key's state or rules. The access record
+ * keeps the reason (LK_DENY_DISABLED, LK_DENY_IP, LK_DENY_SCOPE). Expiry,
+ * login and request limit are decided after the secret, and told. The comparison of the secret is constant-time; the
  * secret is never copied outside guarded memory and intermediate copies are
  * wiped. Every attempt on a known key records an access record (deferred,
  * see lk_flush). req and info may be NULL. */
@@ -564,7 +809,8 @@ LK_EXPORT LK_WARN_UNUSED lk_status lk_verify_apikey(lk_ctx *ctx, const char *api
                                                     const lk_verify_req *req, lk_verify_info *info);
 /* The same, answering only what needs no Argon2id: a verdict reached without
  * hashing (malformed, unknown, disabled, IP, scope, a verified-secret cache
- * hit) is returned and recorded as by lk_verify_key / lk_verify_apikey; when
+ * hit) is returned and recorded as by lk_verify_key / lk_verify_apikey (so
+ * disabled, IP and scope as LK_DENY_BAD_SECRET, recorded as such); when
  * the secret would have to be hashed they return LK_ERR_NEEDS_HASH instead,
  * record nothing, and fill info (key id, owner). latchkeyd answers warm
  * verifies with these on its request threads and runs the full call on its
@@ -576,6 +822,19 @@ LK_EXPORT LK_WARN_UNUSED lk_status lk_verify_key_cached(lk_ctx *ctx, const char 
                                                         lk_verify_info *info);
 LK_EXPORT LK_WARN_UNUSED lk_status lk_verify_apikey_cached(lk_ctx *ctx, const char *apikey, size_t len,
                                                            const lk_verify_req *req, lk_verify_info *info);
+
+/* Is this the key's own value? LK_OK when the whole value (an API key; a
+ * SecretKey with its SecretId) matches the key's stored hash, whatever the
+ * key's status, scope, allowlist or expiry; LK_DENY_BAD_SECRET when it does
+ * not (a forgery: the checksum is public, so anyone can write a well-formed
+ * value naming any key id; or a value of a key since rerolled or rotated);
+ * LK_ERR_KEY_NOT_EXIST for no such key; LK_ERR_PARAM for a malformed id or
+ * API key value. Costs one Argon2id; uses no cache, records no access and
+ * changes nothing. For `latchkey scan --disable`, which must act only on a
+ * value proven to be the key. Not available through latchkeyd. */
+LK_EXPORT LK_WARN_UNUSED lk_status lk_key_matches(lk_ctx *ctx, const char *secret_id, const char *secret_key,
+                                                  size_t secret_len);
+LK_EXPORT LK_WARN_UNUSED lk_status lk_apikey_matches(lk_ctx *ctx, const char *apikey, size_t len);
 
 /* Record an attempt the caller refused before verifying it (latchkeyd's
  * throttle: LK_DENY_THROTTLED) in key_id's access records, like a verify

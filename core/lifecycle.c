@@ -26,13 +26,24 @@ bool lk_rec_expires(const char *v, size_t vl, int64_t *out)
     return lk_rec_parse_i64(f, fl, out) && *out >= 0;
 }
 
-/* A time for a message: UTC, "2027-01-31T12:00:00Z". */
-static const char *utc(int64_t t, char buf[32])
+const char *lk_format_time(int64_t t, lk_time_shape shape, char buf[LK_TIME_STRLEN])
 {
     struct tm tm;
     time_t tt = (time_t)t;
-    if (gmtime_r(&tt, &tm) == NULL || strftime(buf, 32, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
-        snprintf(buf, 32, "@%lld", (long long)t);
+    if (localtime_r(&tt, &tm) == NULL ||
+        strftime(buf, LK_TIME_STRLEN,
+                 shape == LK_TIMEFMT_TENCENT ? "%Y-%m-%d %H:%M:%S"
+                 : shape == LK_TIMEFMT_ISO   ? "%Y-%m-%dT%H:%M:%S%z"
+                                             : "%Y-%m-%d %H:%M:%S %z",
+                 &tm) == 0) {
+        snprintf(buf, LK_TIME_STRLEN, "@%lld", (long long)t);
+        return buf;
+    }
+    size_t n = strlen(buf);
+    if (shape == LK_TIMEFMT_ISO && n >= 5 && n + 1 < LK_TIME_STRLEN) { /* +0800 -> +08:00, as RFC 3339 writes it */
+        memmove(buf + n - 1, buf + n - 2, 3);
+        buf[n - 2] = ':';
+    }
     return buf;
 }
 
@@ -69,18 +80,18 @@ bool lk_rec_api_options(const char *v, size_t vl, int64_t *expires, uint32_t *ra
 
 lk_status lk_expiry_verdict(lk_ctx *ctx, const char *key_id, int64_t expire_time)
 {
-    char t[32];
-    if (expire_time == 0 || lk_now(ctx) < expire_time)
+    char t[LK_TIME_STRLEN];
+    if (expire_time == LK_EXPIRES_NEVER || lk_now(ctx) < expire_time)
         return LK_OK;
-    return lk_seterr(LK_DENY_EXPIRED, "key %s expired at %s", key_id, utc(expire_time, t));
+    return lk_seterr(LK_DENY_EXPIRED, "key %s expired at %s", key_id, lk_fmt_time(expire_time, t));
 }
 
 lk_status lk_expiry_check_new(lk_ctx *ctx, int64_t expire_time)
 {
-    char t[32];
-    if (expire_time == 0 || expire_time > lk_now(ctx))
+    char t[LK_TIME_STRLEN];
+    if (expire_time == LK_EXPIRES_NEVER || expire_time > lk_now(ctx))
         return LK_OK;
-    return lk_seterr(LK_ERR_PARAM, "expiry %s is not in the future", utc(expire_time, t));
+    return lk_seterr(LK_ERR_PARAM, "expiry %s is not in the future", lk_fmt_time(expire_time, t));
 }
 
 lk_status lk_expiry_after_grace(lk_ctx *ctx, int64_t current, int64_t grace_seconds, int64_t *out)
@@ -90,7 +101,44 @@ lk_status lk_expiry_after_grace(lk_ctx *ctx, int64_t current, int64_t grace_seco
     int64_t now = lk_now(ctx);
     int64_t end = grace_seconds > INT64_MAX - now ? INT64_MAX : now + grace_seconds;
     /* never extend a key's life: an earlier expiry stays */
-    *out = current != 0 && current < end ? current : end;
+    *out = current != LK_EXPIRES_NEVER && current < end ? current : end;
+    return LK_OK;
+}
+
+lk_status lk_rotation_plan(lk_ctx *ctx, lk_txn *txn, const lk_rotation_state *s, const lk_rotate_opts *o,
+                           int64_t *new_expiry)
+{
+    char t[LK_TIME_STRLEN];
+    const char *v;
+    size_t vl;
+    lk_status st;
+    if (o->grace_seconds < 0)
+        return lk_seterr(LK_ERR_PARAM, "a grace period cannot be negative");
+    if (s->revoked != 0 && !o->force)
+        return lk_seterr(LK_ERR_PARAM,
+                         "%s %s was disabled by 'revoke --user' at %s: a rotation would hand out a working key "
+                         "again (enable it first, or force the rotation)",
+                         s->what, s->id, lk_fmt_time(s->revoked, t));
+    /* a successor that was deleted since frees the key to be rotated again */
+    if (s->next[0] != '\0' && (st = lk_txn_get(txn, s->next_key, &v, &vl)) != LK_ERR_NOT_FOUND) {
+        if (st != LK_OK)
+            return st;
+        return lk_seterr(LK_ERR_PARAM,
+                         "%s %s is already being rotated out: its successor %s exists (rotate that one, or "
+                         "disable and delete it first)",
+                         s->what, s->id, s->next);
+    }
+    if (o->set_expiry) {
+        if ((st = lk_expiry_check_new(ctx, o->expire_time)) != LK_OK)
+            return st;
+        *new_expiry = o->expire_time;
+        return LK_OK;
+    }
+    /* the new key keeps the old one's expiry: a rotation does not extend a key's life */
+    if (s->expire_time != LK_EXPIRES_NEVER && s->expire_time <= lk_now(ctx))
+        return lk_seterr(LK_ERR_PARAM, "%s %s expired at %s: give the new key an expiry of its own", s->what, s->id,
+                         lk_fmt_time(s->expire_time, t));
+    *new_expiry = s->expire_time;
     return LK_OK;
 }
 
@@ -163,10 +211,11 @@ static bool parse_span(const char *s, int64_t *out)
     return true;
 }
 
-lk_status lk_parse_time(const char *text, int64_t now, int span_only, int64_t *out)
+lk_status lk_parse_time(const char *text, int64_t now, int flags, int64_t *out)
 {
-    char q[64];
+    char q[64], t[LK_TIME_STRLEN];
     int64_t v;
+    bool span_only = (flags & LK_TIME_SPAN_ONLY) != 0;
     if (text != NULL && parse_span(text, &v)) {
         if (span_only) {
             *out = v;
@@ -178,6 +227,11 @@ lk_status lk_parse_time(const char *text, int64_t now, int span_only, int64_t *o
         return LK_OK;
     }
     if (!span_only && text != NULL && parse_date(text, &v)) {
+        /* "1970-01-01" is 0, the value that means never: an expiry in the past
+         * would be no expiry at all */
+        if ((flags & LK_TIME_FUTURE) && (v <= now || v == LK_EXPIRES_NEVER))
+            return lk_seterr(LK_ERR_PARAM, "'%s' is not in the future (it is now %s)", lk_quote(text, q, sizeof q),
+                             lk_fmt_time(now, t));
         *out = v;
         return LK_OK;
     }
@@ -212,7 +266,7 @@ static int exp_cb(void *arg, const char *k, size_t kl, const char *v, size_t vl)
         l->st = lk_seterr(LK_ERR_STORE, "corrupt key record in store");
         return 1;
     }
-    if (expires == 0 || expires >= l->before)
+    if (expires == LK_EXPIRES_NEVER || expires >= l->before)
         return 0;
     memcpy(id, k + 2, kl - 2);
     id[kl - 2] = '\0';

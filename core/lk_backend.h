@@ -30,6 +30,13 @@ typedef struct lk_backend_conf {
     size_t cache_entries;  /* PostgreSQL: records cached per handle, 0: none (store.cache_entries); others ignore */
     int read_only;         /* open for reading only (never creates) */
     int create;            /* create the store if missing; else a missing store is LK_ERR_STORE */
+    /* Optional (NULL: not asked). A backend that stores elsewhere than path
+     * writes there, on a successful open, "WHERE\nWHAT": where the store is,
+     * for a person (PostgreSQL: host:port/db, never the conninfo), and with
+     * create, what was done ("schema version 2, created", "..., already
+     * current", "..., upgraded from version 1"). Others leave it alone. */
+    char *report;
+    size_t report_size;
 } lk_backend_conf;
 
 /* Return 0 to continue, non-zero to stop the scan (scan then returns LK_OK). */
@@ -65,6 +72,13 @@ typedef struct lk_backend_ops {
      * all at once. Gets must answer exactly as without the hint, including
      * after the txn's own puts and deletes. */
     lk_status (*prefetch)(void *txn, const char *const *keys, const size_t *klens, size_t n);
+    /* Optional (NULL: the core deletes key by key). Delete every key that
+     * starts with prefix (plen >= 1) inside the write txn, at once (a store
+     * copy's --replace empties thousands of records: PostgreSQL deletes them
+     * in one statement, not one round trip each). *deleted: how many. As
+     * with del, the txn's later gets and scans see them gone, others only
+     * after the commit. */
+    lk_status (*del_prefix)(void *txn, const char *prefix, size_t plen, size_t *deleted);
 } lk_backend_ops;
 
 /* backends/registry.c: the compiled-in backends, by config name. */

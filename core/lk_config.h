@@ -22,6 +22,12 @@
 #ifndef LK_DEFAULT_STORE
 #define LK_DEFAULT_STORE LK_STATEDIR "/store.mdb"
 #endif
+#ifndef LK_DEFAULT_CONSOLE_DIR
+#define LK_DEFAULT_CONSOLE_DIR "/usr/share/latchkey/console"
+#endif
+/* daemon.log_denials: which denials latchkeyd logs. */
+enum { LK_LOG_DENIALS_NONE, LK_LOG_DENIALS_FIRST, LK_LOG_DENIALS_ALL };
+
 #ifndef LK_DEFAULT_SOCKET
 #define LK_DEFAULT_SOCKET "/run/latchkey/latchkeyd.sock"
 /* Argon2id cost of a stored secret: 2 passes over 4 MiB, a verify of about
@@ -59,10 +65,12 @@ struct lk_config {
     unsigned read_timeout_ms;  /* daemon.read_timeout_ms: handshake and rest of a request, default 5000, 10..600000 */
     unsigned idle_timeout_s;   /* daemon.idle_timeout_s: a connection with no request, default 600, 1..86400 */
     unsigned max_connections;  /* daemon.max_connections: default 1024, 1..100000 */
+    unsigned log_denials;      /* daemon.log_denials: LK_LOG_DENIALS_* (none, first: default, all) */
     /* daemon.http.*: latchkeyd's HTTP verify endpoint */
     char *http_listen;         /* daemon.http.listen: "" (off, default), "IPv4:port" or "[IPv6]:port" */
     unsigned http_threads;     /* daemon.http.threads: default 2, 1..64 */
     unsigned http_max_connections; /* daemon.http.max_connections: default 1024, 1..100000 */
+    unsigned http_max_per_ip;  /* daemon.http.max_connections_per_ip: a peer not in trusted_proxies, default 64 */
     unsigned http_timeout_s;   /* daemon.http.timeout_s: an idle or slow connection, default 10, 1..3600 */
     char *http_apikey_header;  /* daemon.http.api_key_header: default "X-Api-Key"; "" none */
     char *http_client_ip_header; /* daemon.http.client_ip_header: default "X-Forwarded-For"; "" none */
@@ -70,6 +78,19 @@ struct lk_config {
     char *http_service_header; /* daemon.http.service_header: default "X-Latchkey-Service"; "" none */
     char *http_service_map;    /* daemon.http.service_map: "/prefix=service,..." ("" none) */
     unsigned http_basic_any_user; /* daemon.http.basic_any_user: 0 (default) or 1 */
+    /* daemon.manage.*: the management API (daemon/manage.c), a listener of its own */
+    char *manage_listen;       /* daemon.manage.listen: "" (off, default), "IPv4:port" or "[IPv6]:port" */
+    char *manage_tls_cert;     /* daemon.manage.tls_cert: PEM certificate chain; "" plain HTTP */
+    char *manage_tls_key;      /* daemon.manage.tls_key: PEM private key; "" plain HTTP */
+    char *manage_trusted_proxies; /* daemon.manage.trusted_proxies: canonical "10.0.0.0/8,::1" ("" none) */
+    char *manage_user_header;  /* daemon.manage.user_header: a trusted proxy's login header; "" (default) none */
+    unsigned manage_threads;   /* daemon.manage.threads: default 2, 1..64 */
+    unsigned manage_max_connections; /* daemon.manage.max_connections: default 256, 1..100000 */
+    unsigned manage_max_body;  /* daemon.manage.max_body_bytes: default 65536, 256..1048576 */
+    unsigned manage_timeout_s; /* daemon.manage.timeout_s: an idle or slow connection, default 10, 1..3600 */
+    char *manage_console_dir;  /* daemon.manage.console_dir: the key console's files; "" no console */
+    unsigned manage_session_idle_s; /* daemon.manage.session_idle_s: a console session's idle timeout, default 900 */
+    unsigned manage_session_max_s;  /* daemon.manage.session_max_s: a console session's lifetime, default 28800 */
     unsigned audit_retention_days; /* audit.retention_days: default 365, 1..36500 */
     char getbuf[64];           /* lk_config_get's scratch for numbers (not thread-safe per cfg) */
 };

@@ -235,6 +235,15 @@ void lk_fork_canary_free(_Atomic int *c);
 /* The refusal of a call a remote ctx cannot make (and NULL ctx): returns
  * LK_ERR_PARAM with a message naming fn, or LK_OK for a local ctx. */
 lk_status lk_ctx_local_only(const lk_ctx *ctx, const char *fn);
+/* On a remote ctx: the call through the remote table's member op, or
+ * LK_ERR_PARAM when that client does not serve it (lk_ctx_local_only's
+ * message). On a local ctx: nothing, the caller goes on. */
+#define LK_REMOTE_CALL(ctx, op, ...)                                                                     \
+    do {                                                                                                 \
+        if ((ctx) != NULL && (ctx)->remote_ops != NULL)                                                  \
+            return (ctx)->remote_ops->op != NULL ? (ctx)->remote_ops->op((ctx)->remote, __VA_ARGS__)     \
+                                                 : lk_ctx_local_only(ctx, __func__);                     \
+    } while (0)
 #define LK_LOCAL_ONLY(ctx)                                     \
     do {                                                       \
         lk_status local_only_st_ = lk_ctx_local_only(ctx, __func__); \
@@ -297,6 +306,30 @@ void lk_key_login(char *buf, const char *login);
 lk_status lk_user_load(lk_txn *txn, uint64_t uin, lk_user *out);
 bool lk_uin_ok(uint64_t uin);
 
+/* users.c: the two halves of lk_user_add_self_service, for lk_import too.
+ * The checks that need no store (*root_uin becomes uin for a root), then the
+ * insert inside a write txn, with its audit entry. */
+lk_status lk_user_new_check(uint64_t uin, lk_user_kind kind, uint64_t *root_uin, const char *login,
+                            lk_self_service self);
+lk_status lk_user_new_insert(lk_ctx *ctx, lk_txn *txn, uint64_t uin, lk_user_kind kind, uint64_t root_uin,
+                             const char *login, lk_self_service self);
+
+/* apikeys.c, access_keys.c: a new key in three steps, for lk_import: _new
+ * checks what needs no store, _hash makes the secret (handed to the
+ * caller) and its Argon2id hash (outside any write txn), _insert stores it
+ * inside the write txn with its audit entry (the owner, limits and name
+ * checked there) and writes the new key's id; _free wipes what is left. */
+typedef struct lk_api_draft lk_api_draft;
+lk_status lk_api_draft_new(lk_ctx *ctx, uint64_t root_uin, const lk_apikey_spec *spec, lk_api_draft **out);
+lk_status lk_api_draft_hash(lk_ctx *ctx, lk_api_draft *d, lk_secret **secret);
+lk_status lk_api_draft_insert(lk_ctx *ctx, lk_txn *txn, const lk_api_draft *d, char id[LK_SECRET_ID_LEN + 1]);
+void lk_api_draft_free(lk_api_draft *d);
+typedef struct lk_ak_draft lk_ak_draft;
+lk_status lk_ak_draft_new(lk_ctx *ctx, uint64_t uin, int64_t expire_time, lk_ak_draft **out);
+lk_status lk_ak_draft_hash(lk_ctx *ctx, lk_ak_draft *d, lk_secret **secret);
+lk_status lk_ak_draft_insert(lk_ctx *ctx, lk_txn *txn, lk_ak_draft *d, char id[LK_SECRET_ID_LEN + 1]);
+void lk_ak_draft_free(lk_ak_draft *d);
+
 /* logins.c: the login-name index (ul/LOGIN → uin) */
 bool lk_login_ok(const char *login);
 lk_status lk_login_invalid(const char *login); /* sets and returns LK_ERR_PARAM */
@@ -319,11 +352,51 @@ lk_status lk_apikey_disable_in(lk_txn *txn, const char *id, bool *changed);
 lk_status lk_audit(lk_ctx *ctx, lk_txn *txn, const char *action, const char *target, uint64_t uin,
                    const char *fields, ...) __attribute__((format(printf, 6, 7)));
 
+/* ctx.c: lk_open_config, and where the store is for a person: its path, or
+ * a database server as host:port/db (never a password). */
+lk_status lk_open_described(const lk_config *cfg, char *where, size_t where_size, lk_ctx **out);
+
+/* A time as a person reads it everywhere (audit entries, messages):
+ * lk_format_time's LK_TIMEFMT_TEXT. */
+#define lk_fmt_time(t, buf) lk_format_time((t), LK_TIMEFMT_TEXT, (buf))
+
+/* audit.c: what a change did, in words, for lk_audit_change: items
+ * "what value" or "what from → to", joined by "; ", in the growable text
+ * buffer of a record (lk_rec_init, lk_rec_free; not escaped). Adds that run
+ * out of memory are remembered and reported by lk_audit_change. */
+typedef lk_rec lk_change;
+void lk_change_add(lk_change *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* "what from → to", only when from and to differ. */
+void lk_change_diff(lk_change *c, const char *what, const char *from, const char *to);
+/* An expiry in words: "never" for 0, else lk_fmt_time. */
+const char *lk_expiry_words(int64_t t, char buf[LK_TIME_STRLEN]);
+/* lk_audit with c's text as its fields. */
+lk_status lk_audit_change(lk_ctx *ctx, lk_txn *txn, const char *action, const char *target, uint64_t uin,
+                          const lk_change *c);
+
+/* authz.c: the caller set by lk_audit_caller, added to an entry's record
+ * (nothing when none is set), and read back (false when malformed). */
+void lk_audit_add_caller(lk_rec *rec);
+/* The calling thread's lk_audit_reason ("" none): the endpoint client sends it as Reason. */
+const char *lk_audit_reason_get(void);
+bool lk_audit_read_caller(const char *v, size_t vl, lk_audit_entry *e);
+
 /* lifecycle.c: the expiry rule, shared by both kinds of key. After the
  * secret was checked: LK_OK, or LK_DENY_EXPIRED with its message. */
 lk_status lk_expiry_verdict(lk_ctx *ctx, const char *key_id, int64_t expire_time);
 /* A new key's expiry: 0 or in the future, else LK_ERR_PARAM. */
 lk_status lk_expiry_check_new(lk_ctx *ctx, int64_t expire_time);
+/* The state of a key to be rotated, for lk_rotation_plan. */
+typedef struct lk_rotation_state {
+    const char *what, *id; /* "access key", its id: for messages */
+    int64_t revoked;       /* when lk_revoke_user disabled it; 0: not */
+    const char *next;      /* its successor from an earlier rotation; "": none */
+    const char *next_key;  /* the successor's store key (looked up in the txn) */
+    int64_t expire_time;
+} lk_rotation_state;
+/* Whether a key in state s may be rotated with o (inside txn), and the new key's expiry. */
+lk_status lk_rotation_plan(lk_ctx *ctx, lk_txn *txn, const lk_rotation_state *s, const lk_rotate_opts *o,
+                           int64_t *new_expiry);
 /* The old key's expiry after a rotation with grace_seconds (>= 0, else LK_ERR_PARAM). */
 lk_status lk_expiry_after_grace(lk_ctx *ctx, int64_t current, int64_t grace_seconds, int64_t *out);
 /* The optional "expires" field of a record: 0 when absent; false when malformed. */

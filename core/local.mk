@@ -18,6 +18,7 @@ libcore_la_SOURCES = \
 	core/cache.c \
 	core/ctx.c \
 	core/store_copy.c \
+	core/import.c \
 	core/users.c \
 	core/logins.c \
 	core/access_keys.c \
@@ -25,6 +26,7 @@ libcore_la_SOURCES = \
 	core/records.c \
 	core/lifecycle.c \
 	core/audit.c \
+	core/authz.c \
 	core/ratelimit.c
 
 lib_LTLIBRARIES += liblatchkey.la

@@ -185,7 +185,7 @@ static int active_cb(void *arg, const char *k, size_t kl, const char *v, size_t 
     if (a->st == LK_ERR_KEY_NOT_EXIST) /* a dangling index entry holds no credential */
         a->st = LK_OK;
     /* an expired key is refused at verify: it is no usable credential either */
-    a->found = a->st == LK_OK && status == LK_KEY_ACTIVE && (expires == 0 || a->now < expires);
+    a->found = a->st == LK_OK && status == LK_KEY_ACTIVE && (expires == LK_EXPIRES_NEVER || a->now < expires);
     return a->st != LK_OK || a->found;
 }
 
@@ -204,8 +204,7 @@ lk_status lk_login_check(lk_ctx *ctx, const char *login, lk_user *out)
     char prefix[LK_KEYBUF];
     bool found = false;
 
-    if (ctx != NULL && ctx->remote_ops != NULL)
-        return ctx->remote_ops->login_check(ctx->remote, login, out);
+    LK_REMOTE_CALL(ctx, login_check, login, out);
     lk_status st = lk_txn_begin(ctx, false, &txn);
     if (st != LK_OK)
         return st;

@@ -728,7 +728,7 @@ int64_t lk_last_access(lk_ctx *ctx, lk_txn *txn, const char *key_id)
 lk_status lk_records(lk_ctx *ctx, const char *key_id, lk_access_record out[LK_RECORDS_MAX], size_t *count,
                      int64_t *last_access_time)
 {
-    LK_LOCAL_ONLY(ctx);
+    LK_REMOTE_CALL(ctx, records, key_id, out, count, last_access_time);
     lk_txn txn;
     rec_set s;
     char q[64];

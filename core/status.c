@@ -42,6 +42,7 @@ static const struct {
     [LK_ERR_LOGIN_EXISTS] = {"InvalidParameter.LoginExist", "the login name is bound to another user"},
     [LK_DENY_EXPIRED] = {"AuthFailure.SecretIdExpired", "key has expired"},
     [LK_DENY_RATE_LIMIT] = {"LimitExceeded.RequestLimit", "the key's request limit for this window is used up"},
+    [LK_DENY_MISSING] = {"AuthFailure.MissingCredential", "the request carried no credential"},
 };
 
 static int status_valid(lk_status st)
@@ -62,7 +63,7 @@ const char *lk_strerror(lk_status st)
 int lk_status_is_denial(lk_status st)
 {
     return (st >= LK_DENY_MALFORMED && st <= LK_DENY_SCOPE) || st == LK_DENY_LOGIN || st == LK_DENY_THROTTLED ||
-           st == LK_DENY_EXPIRED || st == LK_DENY_RATE_LIMIT;
+           st == LK_DENY_EXPIRED || st == LK_DENY_RATE_LIMIT || st == LK_DENY_MISSING;
 }
 
 /* Like errno: one slot per thread, so a shared ctx stays thread-safe. */

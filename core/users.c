@@ -15,6 +15,26 @@ const char *lk_user_kind_name(lk_user_kind k)
     return (unsigned)k < 3 ? kind_names[k] : "unknown";
 }
 
+static const char *const self_names[] = {"none", "read", "manage"};
+
+const char *lk_self_service_name(lk_self_service s)
+{
+    return (unsigned)s <= LK_SELF_MANAGE ? self_names[s] : "unknown";
+}
+
+lk_status lk_self_service_parse(const char *text, lk_self_service *out)
+{
+    char q[64];
+    for (unsigned i = 0; text != NULL && i <= LK_SELF_MANAGE; i++) {
+        if (strcmp(text, self_names[i]) == 0) {
+            *out = (lk_self_service)i;
+            return LK_OK;
+        }
+    }
+    return lk_seterr(LK_ERR_PARAM, "self-service grant '%s': expected none, read or manage",
+                     lk_quote(text ? text : "", q, sizeof q));
+}
+
 bool lk_uin_ok(uint64_t uin)
 {
     return uin >= 1 && uin <= (uint64_t)INT64_MAX;
@@ -24,15 +44,19 @@ static lk_status decode_user(uint64_t uin, const char *v, size_t vl, lk_user *ou
 {
     const char *f;
     size_t fl;
-    uint64_t kind = 0, root = 0;
+    uint64_t kind = 0, root = 0, self = LK_SELF_NONE;
     int64_t created = 0;
 
     memset(out, 0, sizeof *out);
     if (!lk_rec_find(v, vl, "kind", &f, &fl) || !lk_rec_parse_u64(f, fl, &kind) || kind > 2 ||
         !lk_rec_find(v, vl, "root", &f, &fl) || !lk_rec_parse_u64(f, fl, &root) ||
         !lk_rec_find(v, vl, "created", &f, &fl) || !lk_rec_parse_i64(f, fl, &created) ||
-        (lk_rec_find(v, vl, "login", &f, &fl) && !lk_rec_unescape(f, fl, out->login, sizeof out->login)))
+        (lk_rec_find(v, vl, "login", &f, &fl) && !lk_rec_unescape(f, fl, out->login, sizeof out->login)) ||
+        /* absent in records written before the grant existed: none */
+        (lk_rec_find(v, vl, "self", &f, &fl) && (!lk_rec_parse_u64(f, fl, &self) || self > LK_SELF_MANAGE)))
         return lk_seterr(LK_ERR_STORE, "corrupt user record for UIN %" PRIu64, uin);
+    /* a root account manages every key of its account: it reads as such */
+    out->self_service = kind == LK_USER_ROOT ? LK_SELF_MANAGE : (lk_self_service)self;
     out->uin = uin;
     out->kind = (lk_user_kind)kind;
     out->root_uin = root;
@@ -65,10 +89,49 @@ static lk_status put_user(lk_txn *txn, const lk_user *u)
     lk_rec_add_i64(&rec, "created", u->create_time);
     if (u->login[0])
         lk_rec_add(&rec, "login", u->login);
+    /* none is the absent field, as in records older than the grant; a root's is never stored */
+    if (u->kind != LK_USER_ROOT && u->self_service != LK_SELF_NONE)
+        lk_rec_add_u64(&rec, "self", (uint64_t)u->self_service);
     lk_key_user(key, u->uin);
     lk_status st = lk_txn_put(txn, key, &rec);
     lk_rec_free(&rec);
     return st;
+}
+
+/* The write txn of a change to user uin, with the user loaded into *u:
+ * LK_OK, or the error with no txn left open. */
+static lk_status change_begin(lk_ctx *ctx, uint64_t uin, lk_txn *txn, lk_user *u)
+{
+    if (!lk_uin_ok(uin))
+        return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range", uin);
+    lk_status st = lk_txn_begin(ctx, true, txn);
+    if (st == LK_OK && (st = lk_user_load(txn, uin, u)) != LK_OK)
+        lk_txn_abort(txn);
+    return st;
+}
+
+/* Store the edited user with its "user.edit" audit entry ("what from → to")
+ * and commit; the txn is ended either way. */
+static lk_status edit_commit(lk_ctx *ctx, lk_txn *txn, const lk_user *u, const char *what, const char *from,
+                             const char *to)
+{
+    char target[24];
+    snprintf(target, sizeof target, "%" PRIu64, u->uin);
+    lk_status st = put_user(txn, u);
+    if (st == LK_OK)
+        st = lk_audit(ctx, txn, "user.edit", target, u->uin, "%s %s \u2192 %s", what, from, to);
+    if (st != LK_OK) {
+        lk_txn_abort(txn);
+        return st;
+    }
+    return lk_txn_commit(txn);
+}
+
+/* A grant would say a root account is restricted: it never is. */
+static lk_status root_grant_refused(uint64_t uin)
+{
+    return lk_seterr(LK_ERR_PARAM, "user %" PRIu64 " is a root account: it manages every key of its account, and "
+                                   "a self-service grant is for sub-users and collaborators", uin);
 }
 
 lk_status lk_user_add(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64_t root_uin)
@@ -78,10 +141,28 @@ lk_status lk_user_add(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64_t roo
 
 lk_status lk_user_add_login(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64_t root_uin, const char *login)
 {
+    return lk_user_add_self_service(ctx, uin, kind, root_uin, login, LK_SELF_NONE);
+}
+
+lk_status lk_user_add_self_service(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64_t root_uin,
+                                   const char *login, lk_self_service self)
+{
     LK_LOCAL_ONLY(ctx);
     lk_txn txn;
-    lk_user root;
+    lk_status st = lk_user_new_check(uin, kind, &root_uin, login, self);
+    if (st != LK_OK || (st = lk_txn_begin(ctx, true, &txn)) != LK_OK)
+        return st;
+    if ((st = lk_user_new_insert(ctx, &txn, uin, kind, root_uin, login, self)) != LK_OK) {
+        lk_txn_abort(&txn);
+        return st;
+    }
+    return lk_txn_commit(&txn);
+}
 
+lk_status lk_user_new_check(uint64_t uin, lk_user_kind kind, uint64_t *root_uin_io, const char *login,
+                            lk_self_service self)
+{
+    uint64_t root_uin = *root_uin_io;
     if (!lk_uin_ok(uin))
         return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range (1..%" PRId64 ")", uin, INT64_MAX);
     if ((unsigned)kind > LK_USER_COLLABORATOR)
@@ -95,12 +176,19 @@ lk_status lk_user_add_login(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64
     }
     if (login != NULL && login[0] != '\0' && !lk_login_ok(login))
         return lk_login_invalid(login);
+    if ((unsigned)self > LK_SELF_MANAGE)
+        return lk_seterr(LK_ERR_PARAM, "unknown self-service grant %d", (int)self);
+    if (kind == LK_USER_ROOT && self != LK_SELF_NONE)
+        return root_grant_refused(uin);
+    *root_uin_io = root_uin;
+    return LK_OK;
+}
 
-    lk_status st = lk_txn_begin(ctx, true, &txn);
-    if (st != LK_OK)
-        return st;
-    lk_user existing;
-    st = lk_user_load(&txn, uin, &existing);
+lk_status lk_user_new_insert(lk_ctx *ctx, lk_txn *txn, uint64_t uin, lk_user_kind kind, uint64_t root_uin,
+                             const char *login, lk_self_service self)
+{
+    lk_user existing, root;
+    lk_status st = lk_user_load(txn, uin, &existing);
     if (st == LK_OK) {
         st = lk_seterr(LK_ERR_USER_EXISTS, "user %" PRIu64 " already exists", uin);
         goto out;
@@ -108,7 +196,7 @@ lk_status lk_user_add_login(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64
     if (st != LK_ERR_USER_NOT_EXIST)
         goto out;
     if (kind != LK_USER_ROOT) {
-        st = lk_user_load(&txn, root_uin, &root);
+        st = lk_user_load(txn, root_uin, &root);
         if (st == LK_ERR_USER_NOT_EXIST)
             st = lk_seterr(LK_ERR_USER_NOT_EXIST, "root account %" PRIu64 " does not exist", root_uin);
         if (st != LK_OK)
@@ -119,22 +207,22 @@ lk_status lk_user_add_login(lk_ctx *ctx, uint64_t uin, lk_user_kind kind, uint64
             goto out;
         }
     }
-    lk_user u = {.uin = uin, .kind = kind, .root_uin = root_uin, .create_time = lk_now(ctx)};
+    lk_user u = {.uin = uin, .kind = kind, .root_uin = root_uin, .create_time = lk_now(ctx), .self_service = self};
     if (login != NULL && login[0] != '\0') {
         snprintf(u.login, sizeof u.login, "%s", login);
-        if ((st = lk_login_bind(&txn, uin, login)) != LK_OK)
+        if ((st = lk_login_bind(txn, uin, login)) != LK_OK)
             goto out;
     }
-    if ((st = put_user(&txn, &u)) != LK_OK)
+    if ((st = put_user(txn, &u)) != LK_OK)
         goto out;
     char target[24];
     snprintf(target, sizeof target, "%" PRIu64, uin);
-    if ((st = lk_audit(ctx, &txn, "user.add", target, uin, "kind=%s root=%" PRIu64 " login=%s",
-                       lk_user_kind_name(kind), root_uin, u.login)) != LK_OK)
+    bool member = kind != LK_USER_ROOT; /* a root account has no grant */
+    if ((st = lk_audit(ctx, txn, "user.add", target, uin, "kind %s; root account %" PRIu64 "; login %s%s%s",
+                       lk_user_kind_name(kind), root_uin, u.login[0] ? u.login : "none",
+                       member ? "; self-service " : "", member ? lk_self_service_name(self) : "")) != LK_OK)
         goto out;
-    return lk_txn_commit(&txn);
 out:
-    lk_txn_abort(&txn);
     return st;
 }
 
@@ -144,41 +232,53 @@ lk_status lk_user_set_login(lk_ctx *ctx, uint64_t uin, const char *login)
     lk_txn txn;
     lk_user u;
 
-    if (!lk_uin_ok(uin))
-        return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range", uin);
     if (login == NULL)
         login = "";
     if (login[0] != '\0' && !lk_login_ok(login))
         return lk_login_invalid(login);
-    lk_status st = lk_txn_begin(ctx, true, &txn);
+    lk_status st = change_begin(ctx, uin, &txn, &u);
     if (st != LK_OK)
         return st;
-    if ((st = lk_user_load(&txn, uin, &u)) != LK_OK)
-        goto out;
     if (strcmp(u.login, login) == 0) { /* nothing to change */
         lk_txn_abort(&txn);
         return LK_OK;
     }
     /* Bind the new name first: it fails cleanly when another user holds it. */
-    if (login[0] != '\0' && (st = lk_login_bind(&txn, uin, login)) != LK_OK)
-        goto out;
-    if (u.login[0] != '\0' && (st = lk_login_unbind(&txn, u.login)) != LK_OK)
-        goto out;
+    if ((login[0] != '\0' && (st = lk_login_bind(&txn, uin, login)) != LK_OK) ||
+        (u.login[0] != '\0' && (st = lk_login_unbind(&txn, u.login)) != LK_OK)) {
+        lk_txn_abort(&txn);
+        return st;
+    }
+    char was[LK_LOGIN_MAX + 1];
+    snprintf(was, sizeof was, "%s", u.login[0] ? u.login : "none");
     snprintf(u.login, sizeof u.login, "%s", login);
-    if ((st = put_user(&txn, &u)) != LK_OK)
-        goto out;
-    char target[24];
-    snprintf(target, sizeof target, "%" PRIu64, uin);
-    if ((st = lk_audit(ctx, &txn, "user.edit", target, uin, "login=%s", login)) != LK_OK)
-        goto out;
-    return lk_txn_commit(&txn);
-out:
-    lk_txn_abort(&txn);
-    return st;
+    return edit_commit(ctx, &txn, &u, "login", was, login[0] ? login : "none");
+}
+
+lk_status lk_user_set_self_service(lk_ctx *ctx, uint64_t uin, lk_self_service s)
+{
+    LK_REMOTE_CALL(ctx, user_set_self_service, uin, s);
+    LK_LOCAL_ONLY(ctx);
+    lk_txn txn;
+    lk_user u;
+
+    if ((unsigned)s > LK_SELF_MANAGE)
+        return lk_seterr(LK_ERR_PARAM, "unknown self-service grant %d", (int)s);
+    lk_status st = change_begin(ctx, uin, &txn, &u);
+    if (st != LK_OK)
+        return st;
+    if (u.kind == LK_USER_ROOT || u.self_service == s) { /* refused, or nothing to change */
+        lk_txn_abort(&txn);
+        return u.kind == LK_USER_ROOT ? root_grant_refused(uin) : LK_OK;
+    }
+    const char *was = lk_self_service_name(u.self_service);
+    u.self_service = s;
+    return edit_commit(ctx, &txn, &u, "self-service", was, lk_self_service_name(s));
 }
 
 lk_status lk_user_get(lk_ctx *ctx, uint64_t uin, lk_user *out)
 {
+    LK_REMOTE_CALL(ctx, user_get, uin, out);
     LK_LOCAL_ONLY(ctx);
     lk_txn txn;
     if (!lk_uin_ok(uin))
@@ -316,13 +416,9 @@ lk_status lk_user_delete(lk_ctx *ctx, uint64_t uin, int force)
     id_list aks = {0}, apis = {0};
     char key[LK_KEYBUF];
 
-    if (!lk_uin_ok(uin))
-        return lk_seterr(LK_ERR_PARAM, "UIN %" PRIu64 " is out of range", uin);
-    lk_status st = lk_txn_begin(ctx, true, &txn);
+    lk_status st = change_begin(ctx, uin, &txn, &u);
     if (st != LK_OK)
         return st;
-    if ((st = lk_user_load(&txn, uin, &u)) != LK_OK)
-        goto out;
     if (u.kind == LK_USER_ROOT) {
         if ((st = collect_users(&txn, uin, &members)) != LK_OK)
             goto out;
@@ -378,7 +474,8 @@ lk_status lk_user_delete(lk_ctx *ctx, uint64_t uin, int force)
     if ((st = lk_txn_del(&txn, key)) != LK_OK)
         goto out;
     snprintf(key, sizeof key, "%" PRIu64, uin);
-    if ((st = lk_audit(ctx, &txn, "user.delete", key, uin, "keys_deleted=%zu apikeys_deleted=%zu", aks.n, apis.n)) !=
+    if ((st = lk_audit(ctx, &txn, "user.delete", key, uin, "deleted with %zu access key(s) and %zu API key(s)", aks.n,
+                       apis.n)) !=
         LK_OK)
         goto out;
     st = lk_txn_commit(&txn);
@@ -460,7 +557,7 @@ lk_status lk_revoke_user(lk_ctx *ctx, uint64_t uin, size_t *disabled)
         goto out;
     char target[24];
     snprintf(target, sizeof target, "%" PRIu64, uin);
-    if ((st = lk_audit(ctx, &txn, "revoke", target, uin, "disabled=%zu members=%zu", n,
+    if ((st = lk_audit(ctx, &txn, "revoke", target, uin, "disabled %zu key(s); members %zu", n,
                        members.n > 0 ? members.n - 1 : 0)) != LK_OK)
         goto out;
     if ((st = lk_txn_commit(&txn)) != LK_OK)

@@ -18,10 +18,13 @@
  * logs at the end:
  *  - no verify that started after a disable was reported succeeds
  *    (t0 > disable_reported ⇒ not LK_OK);
- *  - no phantom change: LK_DENY_DISABLED only once the disable had started,
+ *  - no phantom change: the right secret refused (LK_DENY_BAD_SECRET: a
+ *    disabled key is refused before the secret is checked and answered as a
+ *    wrong secret, issue 19) only once the disable had started,
  *    LK_DENY_UNKNOWN_KEY only once the delete had started;
- *  - the right secret never gets LK_DENY_BAD_SECRET, a wrong one never
- *    LK_OK; no status outside OK/DENY_* (LK_ERR_STORE would be a torn read);
+ *  - a wrong secret never LK_OK; never LK_DENY_DISABLED (it would tell an
+ *    unproven caller the key's state); no status outside OK/DENY_*
+ *    (LK_ERR_STORE would be a torn read);
  *  - every process exits normally (no reader crashes);
  *  - at the end the store holds exactly the writer's reported state.
  * Exit 0 when all hold; 1 otherwise, with details on stderr.
@@ -233,19 +236,19 @@ static int verifier(const char *config, int idx, const char *logdir, unsigned se
                         (double)(t0 - dis_rep) / 1e6);
             }
             break;
-        case LK_DENY_DISABLED:
-            atomic_fetch_add(&sh->disabled, 1);
-            if (dis_start == 0)
-                problem("%s: refused as disabled before any disable started", s->id);
-            break;
         case LK_DENY_UNKNOWN_KEY:
             atomic_fetch_add(&sh->unknown, 1);
             if (del_start == 0)
                 problem("%s: unknown before any delete started", s->id);
             break;
         case LK_DENY_BAD_SECRET:
-            if (!wrong)
-                problem("%s: the right secret was refused as wrong (%s)", s->id, lk_errmsg(NULL));
+            if (!wrong) { /* refused before the secret was checked: disabled */
+                atomic_fetch_add(&sh->disabled, 1);
+                if (dis_start == 0)
+                    problem("%s: the right secret was refused before any disable started (%s)", s->id,
+                            lk_errmsg(NULL));
+                break;
+            }
             atomic_fetch_add(&sh->bad_secret_wrong, 1);
             break;
         default:

@@ -647,7 +647,9 @@ static int do_check(const char *config, const char *journal)
             continue;
         lk_status st = e->api ? lk_verify_apikey(ctx, e->secret, strlen(e->secret), NULL, NULL)
                               : lk_verify_key(ctx, e->id, e->secret, strlen(e->secret), NULL, NULL);
-        lk_status want = s->state == 'A' ? LK_OK : LK_DENY_DISABLED;
+        /* disabled: the right secret is refused before it is checked, and so
+         * answered as a wrong one (issue 19) */
+        lk_status want = s->state == 'A' ? LK_OK : LK_DENY_BAD_SECRET;
         if (st != want)
             bad("%s %s (%c) verifies as %s, expected %s", e->api ? "API key" : "access key", e->id, s->state,
                 lk_status_code(st), lk_status_code(want));

@@ -34,4 +34,14 @@ TESTS += tests/reliability/test_timing tests/reliability/test_hostile_api tests/
 	tests/reliability/hostile.sh tests/reliability/test_store_replaced tests/reliability/readers.sh
 EXTRA_DIST += tests/reliability/lib.sh tests/reliability/crash.sh tests/reliability/concurrency.sh tests/reliability/readers.sh \
 	tests/reliability/hostile.sh tests/RELIABILITY.md \
-	tests/ci/sanitize.sh tests/ci/valgrind.sh tests/ci/fuzz.sh tests/ci/long.sh tests/ci/package-smoke.sh
+	tests/ci/sanitize.sh tests/ci/valgrind.sh tests/ci/fuzz.sh tests/ci/long.sh tests/ci/package-smoke.sh tests/ci/distfiles.sh
+
+# meta_stall.sh: an LMDB store opened while a writer is slow to finish its
+# commit, held there by an LD_PRELOAD (a test-only module, never installed).
+check_LTLIBRARIES += tests/reliability/meta_stall.la
+tests_reliability_meta_stall_la_SOURCES = tests/reliability/meta_stall.c
+tests_reliability_meta_stall_la_CFLAGS = $(AM_CFLAGS)
+tests_reliability_meta_stall_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere
+tests_reliability_meta_stall_la_LIBADD = -ldl
+TESTS += tests/reliability/meta_stall.sh
+EXTRA_DIST += tests/reliability/meta_stall.sh

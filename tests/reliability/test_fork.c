@@ -17,7 +17,18 @@
  * hanging the test, verifies on the inherited ctx from 4 threads at once,
  * then from one, flushes, verifies through the pool and through a fresh ctx,
  * and exits 0 only if every verdict is right. The parent requires every
- * child to exit 0 within a bound. Several such worlds run at once.
+ * child to exit 0. Several such worlds run at once.
+ *
+ * A hang is a lock that is never released, whatever the load; so a child's
+ * alarm is a backstop that only bounds how long a deadlock holds up the
+ * test, not a time limit for the work. Each child commits two or three
+ * write txns, and every write txn of a store (the parent's flushes
+ * included) queues on that store's one writer lock: at load average 40 on
+ * two cores a commit held it 10 to 90 ms (median; seconds at worst), so
+ * 40 children alive at once waited up to 10 s in that queue, every grant
+ * going through (RELIABILITY.md, issue 19). At most CHILDREN_AT_ONCE
+ * children are alive at a time, which keeps the queue short; the forks
+ * still land at random points of the parent threads' work.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -37,8 +48,8 @@
 
 #define VERIFIERS 8
 #define FORKS 40
-#define CHILD_ALARM_S 10
-#define WAIT_BOUND_S 40
+#define CHILDREN_AT_ONCE 4
+#define CHILD_ALARM_S 300
 
 typedef struct world {
     char dir[64];
@@ -276,7 +287,9 @@ static int run(const char *backend)
 {
     world *w = malloc(sizeof *w);
     pthread_t th[VERIFIERS + 2];
-    pid_t kids[FORKS];
+    pid_t kids[FORKS] = {0};
+    struct timespec born[FORKS];
+    long longest_ms = 0; /* reported: how far the slowest child was from its alarm */
     int failures = 0;
 
     if (w == NULL || make_world(w, backend) != 0) {
@@ -289,42 +302,52 @@ static int run(const char *backend)
     pthread_create(&th[VERIFIERS + 1], NULL, pool_user, w);
     sleep_ms(50);
 
-    for (int i = 0; i < FORKS; i++) {
-        kids[i] = fork();
-        if (kids[i] == 0)
-            _exit(child(w));
-        if (kids[i] < 0) {
-            perror("test_fork: fork");
-            failures++;
-        }
-        sleep_ms(5); /* spread the forks over the threads' work */
-    }
-
-    /* Every child must be done within the bound (its alarm fires first). */
-    struct timespec t0, t;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    int hung = 0, bad = 0;
-    for (int i = 0; i < FORKS; i++) {
-        if (kids[i] <= 0)
-            continue;
-        int status;
-        pid_t r;
-        while ((r = waitpid(kids[i], &status, WNOHANG)) == 0) {
-            clock_gettime(CLOCK_MONOTONIC, &t);
-            if (t.tv_sec - t0.tv_sec > WAIT_BOUND_S) {
-                kill(kids[i], SIGKILL);
-                r = waitpid(kids[i], &status, 0);
-                break;
+    int hung = 0, bad = 0, forked = 0, alive = 0;
+    while (forked < FORKS || alive > 0) {
+        if (forked < FORKS && alive < CHILDREN_AT_ONCE) {
+            clock_gettime(CLOCK_MONOTONIC, &born[forked]);
+            pid_t kid = fork();
+            if (kid == 0)
+                _exit(child(w));
+            if (kid < 0) {
+                perror("test_fork: fork");
+                failures++;
+            } else {
+                kids[forked] = kid;
+                alive++;
             }
-            sleep_ms(10);
+            forked++;
+            sleep_ms(5); /* spread the forks over the threads' work */
+            continue;
         }
-        if (r < 0 || WIFSIGNALED(status)) {
+        /* a slot is needed, or every child is forked: wait for one; its
+         * alarm ends it if it hangs */
+        int status;
+        pid_t r = waitpid(-1, &status, 0);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            perror("test_fork: waitpid");
+            failures++;
+            break;
+        }
+        alive--;
+        int k = 0;
+        while (k < FORKS && kids[k] != r)
+            k++;
+        if (k < FORKS) {
+            struct timespec t;
+            clock_gettime(CLOCK_MONOTONIC, &t);
+            long ms = (t.tv_sec - born[k].tv_sec) * 1000 + (t.tv_nsec - born[k].tv_nsec) / 1000000;
+            longest_ms = ms > longest_ms ? ms : longest_ms;
+        }
+        if (WIFSIGNALED(status)) {
             hung++;
-            fprintf(stderr, "test_fork %s: child %d killed by signal %d (%s)\n", backend, i,
-                    r < 0 ? 0 : WTERMSIG(status), r >= 0 && WTERMSIG(status) == SIGALRM ? "hung" : "crashed");
+            fprintf(stderr, "test_fork %s: child %d killed by signal %d (%s)\n", backend, k, WTERMSIG(status),
+                    WTERMSIG(status) == SIGALRM ? "hung" : "crashed");
         } else if (WEXITSTATUS(status) != 0) {
             bad++;
-            fprintf(stderr, "test_fork %s: child %d failed at step %d\n", backend, i, WEXITSTATUS(status));
+            fprintf(stderr, "test_fork %s: child %d failed at step %d\n", backend, k, WEXITSTATUS(status));
         }
     }
     atomic_store(&w->stop, true);
@@ -335,8 +358,9 @@ static int run(const char *backend)
         fprintf(stderr, "test_fork %s: %lu wrong verdicts in the parent\n", backend, atomic_load(&w->wrong_verdicts));
         failures++;
     }
-    printf("test_fork %s: %d children, %d hung or crashed, %d wrong; %lu verifies in the parent meanwhile\n", backend,
-           FORKS, hung, bad, atomic_load(&w->verifies));
+    printf("test_fork %s: %d children (%d at once), %d hung or crashed, %d wrong, the slowest done in %ld ms; %lu "
+           "verifies in the parent meanwhile\n",
+           backend, FORKS, CHILDREN_AT_ONCE, hung, bad, longest_ms, atomic_load(&w->verifies));
     lk_close(w->ctx);
     lk_config_free(w->cfg);
     char cmd[128];

@@ -5,11 +5,16 @@
  * Argon2id runs (lk_get_stats), the deterministic proxy for time.
  *
  *  - a disabled access key or API key: right and wrong secrets both get
- *    LK_DENY_DISABLED with no Argon2id and no cache hit, even when the right
- *    secret is in the verified-secret cache from before the disable;
+ *    the answer of a wrong secret (LK_DENY_BAD_SECRET, the same message) with
+ *    no Argon2id and no cache hit, even when the right secret is in the
+ *    verified-secret cache from before the disable; the access record says
+ *    LK_DENY_DISABLED (issue 19: a caller that has not proven the secret
+ *    learns nothing of the key's state or rules);
  *  - API keys: right and wrong secrets cost one Argon2id each (cache off);
  *    refusals by IP allowlist or scope happen before any Argon2id, whatever
- *    the secret; malformed keys and unknown ids cost none;
+ *    the secret, and are answered as a wrong secret (recorded as
+ *    LK_DENY_IP / LK_DENY_SCOPE), by the cached-only call too; malformed
+ *    keys and unknown ids cost none;
  *  - a deleted key: right and wrong both LK_DENY_UNKNOWN_KEY, no Argon2id;
  *  - the detailed message does not differ between right and wrong secret.
  * Run on both backends.
@@ -88,6 +93,17 @@ static uint64_t argon2(lk_ctx *ctx)
     return s.argon2_verifies;
 }
 
+/* The result of key_id's latest access record. */
+static lk_status last_result(lk_ctx *ctx, const char *key_id)
+{
+    lk_access_record recs[LK_RECORDS_MAX];
+    size_t n = 0;
+    int64_t last;
+    assert_int_equal(lk_records(ctx, key_id, recs, &n, &last), LK_OK);
+    assert_true(n > 0);
+    return recs[0].result;
+}
+
 static uint64_t cache_hits(lk_ctx *ctx)
 {
     lk_stats s;
@@ -114,7 +130,10 @@ static void disabled_key_right_and_wrong_cost_no_argon2(void **state)
     fixture *f = *state;
     lk_access_key k;
     char right[LK_SECRET_KEY_LEN + 1], wrong[LK_SECRET_KEY_LEN + 1], msg_right[256], msg_wrong[256];
+    char msg_active_wrong[256];
     two_keys(f->ctx, &k, right, wrong);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, wrong, LK_SECRET_KEY_LEN, NULL, NULL), LK_DENY_BAD_SECRET);
+    snprintf(msg_active_wrong, sizeof msg_active_wrong, "%s", lk_errmsg(f->ctx));
 
     /* warm the cache with the right secret */
     assert_int_equal(lk_verify_key(f->ctx, k.secret_id, right, LK_SECRET_KEY_LEN, NULL, NULL), LK_OK);
@@ -123,19 +142,24 @@ static void disabled_key_right_and_wrong_cost_no_argon2(void **state)
     assert_int_equal(lk_key_set_status(f->ctx, k.secret_id, 0, LK_KEY_INACTIVE), LK_OK);
 
     uint64_t a0 = argon2(f->ctx), h0 = cache_hits(f->ctx);
-    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, right, LK_SECRET_KEY_LEN, NULL, NULL), LK_DENY_DISABLED);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, right, LK_SECRET_KEY_LEN, NULL, NULL), LK_DENY_BAD_SECRET);
     snprintf(msg_right, sizeof msg_right, "%s", lk_errmsg(f->ctx));
-    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, wrong, LK_SECRET_KEY_LEN, NULL, NULL), LK_DENY_DISABLED);
+    assert_int_equal(last_result(f->ctx, k.secret_id), LK_DENY_DISABLED);
+    assert_int_equal(lk_verify_key(f->ctx, k.secret_id, wrong, LK_SECRET_KEY_LEN, NULL, NULL), LK_DENY_BAD_SECRET);
     snprintf(msg_wrong, sizeof msg_wrong, "%s", lk_errmsg(f->ctx));
+    assert_int_equal(last_result(f->ctx, k.secret_id), LK_DENY_DISABLED);
+    assert_int_equal(lk_verify_key_cached(f->ctx, k.secret_id, right, LK_SECRET_KEY_LEN, NULL, NULL),
+                     LK_DENY_BAD_SECRET);
     assert_int_equal(argon2(f->ctx), a0);
     assert_int_equal(cache_hits(f->ctx), h0);
     assert_string_equal(msg_right, msg_wrong);
+    assert_string_equal(msg_right, msg_active_wrong); /* what an active key's wrong secret gets */
 
     /* another handle that never saw the key: same */
     lk_ctx *other;
     assert_int_equal(lk_open_config(f->cfg, &other), LK_OK);
-    assert_int_equal(lk_verify_key(other, k.secret_id, right, LK_SECRET_KEY_LEN, NULL, NULL), LK_DENY_DISABLED);
-    assert_int_equal(lk_verify_key(other, k.secret_id, wrong, LK_SECRET_KEY_LEN, NULL, NULL), LK_DENY_DISABLED);
+    assert_int_equal(lk_verify_key(other, k.secret_id, right, LK_SECRET_KEY_LEN, NULL, NULL), LK_DENY_BAD_SECRET);
+    assert_int_equal(lk_verify_key(other, k.secret_id, wrong, LK_SECRET_KEY_LEN, NULL, NULL), LK_DENY_BAD_SECRET);
     assert_int_equal(argon2(other), 0);
     lk_close(other);
 
@@ -185,7 +209,7 @@ static void apikey_paths(void **state)
     lk_apikey_spec spec = {.name = "t", .scope = scope, .scope_count = 1, .allow_ip = allow, .allow_ip_count = 1};
     lk_apikey a;
     lk_secret *s;
-    char right[LK_APIKEY_LEN + 1], wrong[LK_APIKEY_LEN + 1], msg_right[256], msg_wrong[256];
+    char right[LK_APIKEY_LEN + 1], wrong[LK_APIKEY_LEN + 1], msg_right[256], msg_wrong[256], msg_in_scope[256];
     assert_int_equal(lk_apikey_create(f->ctx, 7, &spec, &a, &s), LK_OK);
     memcpy(right, lk_secret_str(s), sizeof right);
     lk_secret_free(s);
@@ -203,32 +227,43 @@ static void apikey_paths(void **state)
     assert_int_equal(lk_verify_apikey(f->ctx, right, LK_APIKEY_LEN, &ok_req, NULL), LK_OK);
     assert_int_equal(argon2(f->ctx), a0 + 1);
     assert_int_equal(lk_verify_apikey(f->ctx, wrong, LK_APIKEY_LEN, &ok_req, NULL), LK_DENY_BAD_SECRET);
+    snprintf(msg_in_scope, sizeof msg_in_scope, "%s", lk_errmsg(f->ctx));
     assert_int_equal(argon2(f->ctx), a0 + 2);
     assert_int_equal(cache_hits(f->ctx), h0);
 
-    /* refusals by allowlist or scope come before the hash, whatever the secret */
+    /* refusals by allowlist or scope come before the hash, whatever the
+     * secret, and tell the caller nothing of the rules: the answer and
+     * message of a wrong secret inside them; the reason is recorded */
     const lk_verify_req *refused[] = {&bad_ip, &no_ip, &junk_ip, &bad_svc, NULL};
     /* a malformed address is the caller's error (LK_ERR_PARAM), equally free */
-    lk_status want[] = {LK_DENY_IP, LK_DENY_IP, LK_ERR_PARAM, LK_DENY_SCOPE, LK_DENY_IP};
+    lk_status want[] = {LK_DENY_BAD_SECRET, LK_DENY_BAD_SECRET, LK_ERR_PARAM, LK_DENY_BAD_SECRET, LK_DENY_BAD_SECRET};
+    lk_status reason[] = {LK_DENY_IP, LK_DENY_IP, LK_ERR_PARAM, LK_DENY_SCOPE, LK_DENY_IP};
     for (int i = 0; i < 5; i++) {
         uint64_t before = argon2(f->ctx), hits = cache_hits(f->ctx);
         assert_int_equal(lk_verify_apikey(f->ctx, right, LK_APIKEY_LEN, refused[i], NULL), want[i]);
         snprintf(msg_right, sizeof msg_right, "%s", lk_errmsg(f->ctx));
+        if (want[i] == LK_DENY_BAD_SECRET)
+            assert_int_equal(last_result(f->ctx, a.id), reason[i]);
         assert_int_equal(lk_verify_apikey(f->ctx, wrong, LK_APIKEY_LEN, refused[i], NULL), want[i]);
         snprintf(msg_wrong, sizeof msg_wrong, "%s", lk_errmsg(f->ctx));
+        assert_int_equal(lk_verify_apikey_cached(f->ctx, right, LK_APIKEY_LEN, refused[i], NULL), want[i]);
         assert_int_equal(argon2(f->ctx), before);
         assert_int_equal(cache_hits(f->ctx), hits);
         assert_string_equal(msg_right, msg_wrong);
+        if (want[i] == LK_DENY_BAD_SECRET)
+            assert_string_equal(msg_right, msg_in_scope);
     }
 
     /* disabled: right (even cached) and wrong cost nothing, same answer */
     assert_int_equal(lk_apikey_set_status(f->ctx, a.id, LK_KEY_INACTIVE), LK_OK);
     uint64_t before = argon2(f->ctx), hits = cache_hits(f->ctx);
-    assert_int_equal(lk_verify_apikey(f->ctx, right, LK_APIKEY_LEN, &ok_req, NULL), LK_DENY_DISABLED);
+    assert_int_equal(lk_verify_apikey(f->ctx, right, LK_APIKEY_LEN, &ok_req, NULL), LK_DENY_BAD_SECRET);
     snprintf(msg_right, sizeof msg_right, "%s", lk_errmsg(f->ctx));
-    assert_int_equal(lk_verify_apikey(f->ctx, wrong, LK_APIKEY_LEN, &ok_req, NULL), LK_DENY_DISABLED);
+    assert_int_equal(last_result(f->ctx, a.id), LK_DENY_DISABLED);
+    assert_int_equal(lk_verify_apikey(f->ctx, wrong, LK_APIKEY_LEN, &ok_req, NULL), LK_DENY_BAD_SECRET);
     snprintf(msg_wrong, sizeof msg_wrong, "%s", lk_errmsg(f->ctx));
     assert_string_equal(msg_right, msg_wrong);
+    assert_string_equal(msg_right, msg_in_scope);
     /* malformed (bad checksum, short) and unknown: refused before any lookup or hash */
     char cut[LK_APIKEY_LEN + 1];
     memcpy(cut, right, sizeof cut);

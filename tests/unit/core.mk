@@ -16,3 +16,9 @@ TESTS += tests/unit/test_lifecycle
 tests_unit_test_lifecycle_SOURCES = tests/unit/test_lifecycle.c tests/unit/pg_empty.h
 tests_unit_test_lifecycle_CFLAGS = $(UNIT_CFLAGS)
 tests_unit_test_lifecycle_LDADD = $(UNIT_LIBS)
+# the management plane's rules (issue 20): grants, lk_authorize's matrix, the audited caller
+check_PROGRAMS += tests/unit/test_authz
+TESTS += tests/unit/test_authz
+tests_unit_test_authz_SOURCES = tests/unit/test_authz.c tests/unit/pg_empty.h
+tests_unit_test_authz_CFLAGS = $(UNIT_CFLAGS)
+tests_unit_test_authz_LDADD = $(UNIT_LIBS)

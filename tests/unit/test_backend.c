@@ -573,6 +573,64 @@ static void test_scan_callback_writes(void **state)
     expect_s(f, f->h, "c/3", NULL);
 }
 
+/* A scan whose callback deletes the row it is at (store copy --replace
+ * empties a store so): each delete is seen at once by the txn's gets and
+ * deletes, a put after it wins, and the scan visits every row once
+ * (PostgreSQL defers such deletes and does not read the rest again). */
+static int scan_delete_fn(void *arg, const char *key, size_t klen, const char *val, size_t vlen)
+{
+    scan_writer *w = arg;
+    const lk_backend_ops *ops = w->f->ops;
+    const char *v;
+    size_t vl;
+    char k[16]; /* key and val are not valid after a write */
+    collect_fn(&w->seen, key, klen, val, vlen);
+    if (klen >= sizeof k)
+        return 1;
+    memcpy(k, key, klen);
+    if (ops->del(w->t, k, klen) != LK_OK || ops->del(w->t, k, klen) != LK_ERR_NOT_FOUND ||
+        ops->get(w->t, k, klen, &v, &vl) != LK_ERR_NOT_FOUND)
+        return 1;
+    if (klen == 3 && memcmp(k, "d/3", 3) == 0 &&
+        (ops->put(w->t, k, klen, "again", 5) != LK_OK || ops->get(w->t, k, klen, &v, &vl) != LK_OK || vl != 5 ||
+         memcmp(v, "again", 5) != 0))
+        return 1;
+    return 0;
+}
+
+static void test_scan_deletes_as_it_goes(void **state)
+{
+    fx *f = *state;
+    char k[8];
+    for (int i = 1; i <= 5; i++) {
+        snprintf(k, sizeof k, "d/%d", i);
+        put_s(f, f->h, k, "v");
+    }
+    put_s(f, f->h, "e", "outside");
+    scan_writer w = {.f = f};
+    OK(f->ops->begin(f->h, 1, &w.t));
+    OK(f->ops->scan(w.t, "d/", 2, scan_delete_fn, &w));
+    static const char *const want[] = {"d/1", "d/2", "d/3", "d/4", "d/5"};
+    expect_keys(&w.seen, want, NULL, 5);
+    expect_in(f, w.t, "d/1", NULL);
+    expect_in(f, w.t, "d/3", "again");
+    collect c = {0};
+    OK(f->ops->scan(w.t, "", 0, collect_fn, &c));
+    static const char *const left[] = {"d/3", "e"};
+    expect_keys(&c, left, NULL, 2);
+    /* a waiting put deleted, and a key that never was */
+    OK(f->ops->put(w.t, "p", 1, "1", 1));
+    OK(f->ops->del(w.t, "p", 1));
+    expect_in(f, w.t, "p", NULL);
+    EXPECT(LK_ERR_NOT_FOUND, f->ops->del(w.t, "p", 1));
+    EXPECT(LK_ERR_NOT_FOUND, f->ops->del(w.t, "q", 1));
+    OK(f->ops->commit(w.t));
+    expect_s(f, f->h, "d/3", "again");
+    expect_s(f, f->h, "d/5", NULL);
+    expect_s(f, f->h, "p", NULL);
+    expect_s(f, f->h, "e", "outside");
+}
+
 /* What a write txn's gets answer does not depend on the prefetch hint
  * (PostgreSQL: fetched at once; others have none), nor on when its puts
  * reach the store: before the hint, after it, replaced, deleted, or sent
@@ -645,6 +703,54 @@ static int count_fn(void *arg, const char *key, size_t klen, const char *val, si
     (void)key, (void)klen, (void)val, (void)vlen;
     ++*(size_t *)arg;
     return 0;
+}
+
+/* del_prefix (store copy --replace empties a store with it): every key
+ * under the prefix and only those, the txn's own waiting puts included and
+ * a key it prefetched, gone for the txn at once and for others at the
+ * commit; an abort keeps them; a put after it stands. */
+static void test_del_prefix(void **state)
+{
+    fx *f = *state;
+    char k[8];
+    size_t n;
+    const char *v;
+    size_t vl;
+    void *t;
+    assert_non_null(f->ops->del_prefix);
+    for (int i = 1; i <= 100; i++) {
+        snprintf(k, sizeof k, "d/%03d", i);
+        put_s(f, f->h, k, "v");
+    }
+    put_s(f, f->h, "d", "bare"); /* not under "d/" */
+    put_s(f, f->h, "d0", "after"); /* the first key past the range */
+    put_s(f, f->h, "c/9", "before");
+    OK(f->ops->begin(f->h, 1, &t));
+    OK(f->ops->del_prefix(t, "d/", 2, &n));
+    assert_int_equal(n, 100);
+    f->ops->abort(t);
+    expect_s(f, f->h, "d/001", "v");
+    OK(f->ops->begin(f->h, 1, &t));
+    OK(f->ops->put(t, "d/new", 5, "x", 1));
+    static const char *const hint[] = {"d/002"};
+    prefetch(f, t, hint, 1);
+    OK(f->ops->get(t, "d/002", 5, &v, &vl));
+    OK(f->ops->del_prefix(t, "d/", 2, &n));
+    assert_int_equal(n, 101);
+    EXPECT(LK_ERR_NOT_FOUND, f->ops->get(t, "d/002", 5, &v, &vl));
+    EXPECT(LK_ERR_NOT_FOUND, f->ops->get(t, "d/new", 5, &v, &vl));
+    collect c = {0};
+    OK(f->ops->scan(t, "", 0, collect_fn, &c));
+    static const char *const left[] = {"c/9", "d", "d0"};
+    expect_keys(&c, left, NULL, 3);
+    OK(f->ops->put(t, "d/again", 7, "y", 1));
+    OK(f->ops->commit(t));
+    expect_s(f, f->h, "d/001", NULL);
+    expect_s(f, f->h, "d/100", NULL);
+    expect_s(f, f->h, "d/again", "y");
+    expect_s(f, f->h, "d", "bare");
+    expect_s(f, f->h, "d0", "after");
+    expect_s(f, f->h, "c/9", "before");
 }
 
 static void test_many_puts_one_txn(void **state)
@@ -1684,7 +1790,9 @@ static int run_backend(const backend_case *bc, const char *group)
         T(test_scan),
         T(test_write_sees_own),
         T(test_scan_callback_writes),
+        T(test_scan_deletes_as_it_goes),
         T(test_prefetch_answers_as_gets),
+        T(test_del_prefix),
         T(test_many_puts_one_txn),
         T(test_abort_drops_waiting_puts),
         T(test_second_handle_sees_commits),
@@ -1763,8 +1871,17 @@ static void test_pg_password_refused(void **state)
 {
     fx *f = *state;
     void *h = NULL;
-    static const char *const bad[] = {"host=/tmp password=s3cr3t-word", "postgresql://u:s3cr3t-word@/db",
-                                      "host=/tmp password s3cr3t-word"};
+    /* anywhere libpq would find one: a URI's user:password@, and inside a
+     * dbname it expands (issue 19.11: these two passed and were then
+     * printed); and a malformed string is never quoted back */
+    static const char *const bad[] = {"host=/tmp password=s3cr3t-word",
+                                      "postgresql://u:s3cr3t-word@/db",
+                                      "host=/tmp password s3cr3t-word",
+                                      "host=/tmp dbname='postgresql://u:s3cr3t-word@/db'",
+                                      "host=/tmp dbname='dbname=x password=s3cr3t-word'",
+                                      "postgresql:///x?dbname=postgres://u:s3cr3t-word@/db",
+                                      "host=/tmp s3cr3t-word",
+                                      "host=/tmp dbname='host=/tmp s3cr3t-word'"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         lk_backend_conf c = {.conninfo = bad[i], .create = 1};
         EXPECT(LK_ERR_CONFIG, f->ops->open(&c, &h));
@@ -1794,7 +1911,9 @@ static int run_postgresql(const backend_case *bc)
         T(test_scan),
         T(test_write_sees_own),
         T(test_scan_callback_writes),
+        T(test_scan_deletes_as_it_goes),
         T(test_prefetch_answers_as_gets),
+        T(test_del_prefix),
         T(test_many_puts_one_txn),
         T(test_abort_drops_waiting_puts),
         T(test_second_handle_sees_commits),

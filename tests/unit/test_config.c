@@ -663,7 +663,55 @@ static void test_example_file(void **state)
     assert_get(cfg, "daemon.throttle_failures", "10");
     assert_get(cfg, "daemon.read_timeout_ms", "5000");
     assert_get(cfg, "daemon.max_connections", "1024");
+    assert_get(cfg, "daemon.log_denials", "first");
     lk_config_free(cfg);
+}
+
+/* The example's commented daemon.http block, uncommented as an operator
+ * would ("  # http:" -> "  http:", "  #   key:" -> "    key:"), loads: the
+ * block sits inside the example's one daemon: section, so enabling the
+ * endpoint never means pasting a second daemon: (a duplicate key). */
+static void test_example_http_block(void **state)
+{
+    struct fx *fx = *state;
+    const char *src = getenv("LK_SRCDIR");
+    char path[PATH_MAX], line[512];
+    if (src == NULL || src[0] == '\0')
+        skip();
+    snprintf(path, sizeof path, "%s/etc/latchkey.yaml", src);
+    FILE *in = fopen(path, "r");
+    assert_non_null(in);
+    size_t cap = 1 << 16, n = 0, opened = 0;
+    char *text = malloc(cap);
+    assert_non_null(text);
+    int in_block = 0; /* between "  # http:" and the end of its commented lines */
+    while (fgets(line, sizeof line, in) != NULL) {
+        const char *out = line;
+        char fixed[sizeof line];
+        if (strcmp(line, "  # http:\n") == 0) {
+            out = "  http:\n";
+            opened++;
+            in_block = 1;
+        } else if (in_block && strncmp(line, "  #   ", 6) != 0) {
+            in_block = 0;
+        } else if (in_block && line[6] >= 'a' && line[6] <= 'z') {
+            snprintf(fixed, sizeof fixed, "    %s", line + 6);
+            out = fixed;
+        }
+        size_t l = strlen(out);
+        assert_true(n + l < cap);
+        memcpy(text + n, out, l);
+        n += l;
+    }
+    fclose(in);
+    assert_int_equal(opened, 1);
+    text[n] = '\0';
+    lk_config *cfg = load_ok(fx, text);
+    assert_get(cfg, "daemon.http.listen", "127.0.0.1:8087");
+    assert_get(cfg, "daemon.http.service_map", "/api/=api,/web/=web");
+    assert_get(cfg, "daemon.socket", "/run/latchkey/latchkeyd.sock");
+    lk_config_free(cfg);
+    free(text);
 }
 
 /* ------------------------------------------------------------ daemon: (latchkeyd) */
@@ -696,8 +744,18 @@ static void test_daemon_section(void **state)
     assert_get(cfg, "daemon.allow_uids", "");
     assert_get(cfg, "daemon.workers", "2");
     assert_get(cfg, "daemon.argon2_queue", "64");
+    assert_get(cfg, "daemon.log_denials", "first");
+    /* a word, not a number */
+    static const char *const levels[] = {"all", "none", "first"};
+    for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++) {
+        assert_int_equal(lk_config_set(cfg, "daemon.log_denials", levels[i]), LK_OK);
+        assert_get(cfg, "daemon.log_denials", levels[i]);
+    }
+    assert_int_equal(lk_config_set(cfg, "daemon.log_denials", "2"), LK_ERR_CONFIG);
     lk_config_free(cfg);
 
+    LOAD_FAILS(fx, "daemon:\n  log_denials: every\n",
+               "x.yaml:2: daemon.log_denials: expected none, first or all, got 'every'");
     LOAD_FAILS(fx, "daemon:\n  workers: 0\n", "x.yaml:2: daemon.workers: 0 is out of range (1..256)");
     LOAD_FAILS(fx, "daemon:\n  allow_uids: [0, root]\n", "x.yaml:2: daemon.allow_uids: expected numeric uids");
     LOAD_FAILS(fx, "daemon:\n  allow_gids: [[1]]\n", "x.yaml:2: daemon.allow_gids: expected a list of numbers");
@@ -720,6 +778,7 @@ static void test_daemon_http(void **state)
     assert_get(cfg, "daemon.http.threads", "2");
     assert_get(cfg, "daemon.http.timeout_s", "10");
     assert_get(cfg, "daemon.http.max_connections", "1024");
+    assert_get(cfg, "daemon.http.max_connections_per_ip", "64");
     assert_get(cfg, "daemon.http.basic_any_user", "0");
     lk_config_free(cfg);
 
@@ -745,17 +804,78 @@ static void test_daemon_http(void **state)
     assert_int_equal(lk_config_set(cfg, "daemon.http.service_map", "api=api"), LK_ERR_CONFIG);
     assert_int_equal(lk_config_set(cfg, "daemon.http.service_map", "/api/=a b"), LK_ERR_CONFIG);
     assert_int_equal(lk_config_set(cfg, "daemon.http.basic_any_user", "2"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.http.max_connections_per_ip", "0"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.http.max_connections_per_ip", "8"), LK_OK);
+    assert_get(cfg, "daemon.http.max_connections_per_ip", "8");
     /* a refused value leaves the old one */
     assert_get(cfg, "daemon.http.trusted_proxies", "127.0.0.1,2001:db8::/32");
     lk_config_free(cfg);
 
     LOAD_FAILS(fx, "daemon:\n  http:\n    bogus: 1\n",
                "x.yaml:3: unknown key 'daemon.http.bogus' (expected one of: listen, threads, max_connections, "
-               "timeout_s, api_key_header, client_ip_header, trusted_proxies, service_header, service_map, "
+               "max_connections_per_ip, timeout_s, api_key_header, client_ip_header, trusted_proxies, service_header, service_map, "
                "basic_any_user)");
     LOAD_FAILS(fx, "daemon:\n  http: 1\n", "x.yaml:2: daemon.http: expected a mapping of daemon.http settings, got a scalar");
     LOAD_FAILS(fx, "daemon:\n  http.listen: 127.0.0.1:1\n  http: {listen: 127.0.0.1:2}\n",
                "x.yaml:3: duplicate key 'daemon.http.listen'");
+}
+
+/* daemon.manage.*: the management API's listener, validated like daemon.http; TLS files
+ * relative to the config file's directory. */
+static void test_daemon_manage(void **state)
+{
+    struct fx *fx = *state;
+    lk_config *cfg = load_ok(fx, "store:\n  path: s.mdb\n");
+    assert_get(cfg, "daemon.manage.listen", "");
+    assert_get(cfg, "daemon.manage.tls_cert", "");
+    assert_get(cfg, "daemon.manage.tls_key", "");
+    assert_get(cfg, "daemon.manage.trusted_proxies", "");
+    assert_get(cfg, "daemon.manage.user_header", "");
+    assert_get(cfg, "daemon.manage.threads", "2");
+    assert_get(cfg, "daemon.manage.max_connections", "256");
+    assert_get(cfg, "daemon.manage.max_body_bytes", "65536");
+    assert_get(cfg, "daemon.manage.timeout_s", "10");
+    lk_config_free(cfg);
+
+    cfg = load_ok(fx, "daemon:\n  manage:\n    listen: \"[::1]:8443\"\n    tls_cert: /etc/c.pem\n    tls_key: k.pem\n"
+                      "    trusted_proxies: [10.0.0.0/8]\n    user_header: X-Webauth-User\n    max_body_bytes: 1024\n"
+                      "  manage.timeout_s: 3\n");
+    assert_get(cfg, "daemon.manage.listen", "[::1]:8443");
+    assert_get(cfg, "daemon.manage.tls_cert", "/etc/c.pem");
+    const char *key = lk_config_get(cfg, "daemon.manage.tls_key");
+    assert_true(key[0] == '/' && strcmp(key + strlen(key) - 6, "/k.pem") == 0);
+    assert_get(cfg, "daemon.manage.trusted_proxies", "10.0.0.0/8");
+    assert_get(cfg, "daemon.manage.user_header", "X-Webauth-User");
+    assert_get(cfg, "daemon.manage.max_body_bytes", "1024");
+    assert_get(cfg, "daemon.manage.timeout_s", "3");
+    assert_int_equal(lk_config_set(cfg, "daemon.manage.listen", "localhost:80"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.manage.user_header", "Authorization"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.manage.trusted_proxies", "10.0.0.1/8"), LK_ERR_CONFIG);
+    assert_int_equal(lk_config_set(cfg, "daemon.manage.max_body_bytes", "100"), LK_ERR_CONFIG);
+    assert_get(cfg, "daemon.manage.listen", "[::1]:8443");
+    lk_config_free(cfg);
+
+    LOAD_FAILS(fx, "daemon:\n  manage:\n    tls: 1\n",
+               "x.yaml:3: unknown key 'daemon.manage.tls' (expected one of: listen, tls_cert, tls_key, trusted_proxies, "
+               "user_header, console_dir, session_idle_s, session_max_s, threads, max_connections, max_body_bytes, "
+               "timeout_s)");
+    /* the key console's settings (issue 21): defaults, a relative directory made absolute, ranges */
+    cfg = load_ok(fx, "daemon:\n  manage:\n    console_dir: web/console\n    session_idle_s: 60\n"
+                      "    session_max_s: 3600\n");
+    const char *dir = lk_config_get(cfg, "daemon.manage.console_dir");
+    assert_true(dir[0] == '/' && strstr(dir, "/web/console") != NULL);
+    assert_get(cfg, "daemon.manage.session_idle_s", "60");
+    assert_get(cfg, "daemon.manage.session_max_s", "3600");
+    lk_config_free(cfg);
+    cfg = load_ok(fx, "daemon: {}\n");
+    assert_get(cfg, "daemon.manage.session_idle_s", "900");
+    assert_get(cfg, "daemon.manage.session_max_s", "28800");
+    assert_true(strstr(lk_config_get(cfg, "daemon.manage.console_dir"), "latchkey/console") != NULL);
+    lk_config_free(cfg);
+    LOAD_FAILS(fx, "daemon:\n  manage:\n    session_idle_s: 0\n", "daemon.manage.session_idle_s");
+    LOAD_FAILS(fx, "daemon:\n  manage:\n    session_max_s: 604801\n", "daemon.manage.session_max_s");
+    LOAD_FAILS(fx, "daemon:\n  manage.listen: 127.0.0.1:1\n  manage: {listen: 127.0.0.1:2}\n",
+               "x.yaml:3: duplicate key 'daemon.manage.listen'");
 }
 
 int main(void)
@@ -781,8 +901,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_size_limit, setup, teardown),
         cmocka_unit_test(test_set_get),
         cmocka_unit_test(test_example_file),
+        cmocka_unit_test_setup_teardown(test_example_http_block, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_section, setup, teardown),
         cmocka_unit_test_setup_teardown(test_daemon_http, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_daemon_manage, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

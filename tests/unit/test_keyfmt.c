@@ -290,6 +290,48 @@ static void quoting_never_shows_a_secret(void **state)
 
 static const char HASH[] = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaA";
 
+/* Issue 19, finding 7: keys in URL-encoded, JSON-escaped and C-escaped text.
+ * The escape's last character is a letter or digit, which used to glue the
+ * key to it: "k%3Dlk-..." and "\\nlk-..." were not found. */
+static int count_cb(void *arg, const lk_found_cred *c)
+{
+    size_t *offsets = arg;
+    offsets[offsets[0] + 1] = c->offset;
+    offsets[0]++;
+    return offsets[0] == 8;
+}
+
+static void scanner_finds_keys_after_escapes(void **state)
+{
+    char id[LK_SECRET_ID_LEN + 1], sk[LK_SECRET_KEY_LEN + 1], ak[LK_APIKEY_LEN + 1], text[512];
+    static const char *const before[] = {"k%3D", "k%3d", "a%20", "\"\\n", "\"\\t", "\\r", "x\\x3d", "y\\x3D",
+                                         "\\u003d", "\\0"};
+    (void)state;
+    lk_keyfmt_new_secret_id(id);
+    lk_keyfmt_new_secret_key(sk);
+    lk_keyfmt_new_apikey(ak);
+    const char *keys[] = {id, sk, ak};
+    for (size_t e = 0; e < sizeof before / sizeof before[0]; e++) {
+        for (size_t k = 0; k < 3; k++) {
+            size_t offsets[9] = {0};
+            snprintf(text, sizeof text, "%s%s&", before[e], keys[k]);
+            assert_int_equal(lk_scan_text(text, strlen(text), count_cb, offsets), 1);
+            assert_int_equal(offsets[1], strlen(before[e]));
+        }
+    }
+    /* a JSON log line and a query string, each holding all three */
+    snprintf(text, sizeof text, "{\"msg\":\"creds:\\n%s\\t%s\\n%s\"}", id, sk, ak);
+    assert_int_equal(lk_scan_text(text, strlen(text), NULL, NULL), 3);
+    snprintf(text, sizeof text, "GET /x?id%%3D%s%%26key%%3D%s%%26k%%3D%s HTTP/1.1", id, sk, ak);
+    assert_int_equal(lk_scan_text(text, strlen(text), NULL, NULL), 3);
+    /* still glued: a letter or digit that ends no escape */
+    static const char *const glued[] = {"x", "%3", "3D", "%G1", "\\q", "\\x3", "\\u03d", "\\\\", "nn"};
+    for (size_t g = 0; g < sizeof glued / sizeof glued[0]; g++) {
+        snprintf(text, sizeof text, "%s%s", glued[g], ak);
+        assert_int_equal(lk_scan_text(text, strlen(text), NULL, NULL), glued[g][strlen(glued[g]) - 1] == '\\');
+    }
+}
+
 static void cache_hits_only_the_verified_secret(void **state)
 {
     (void)state;
@@ -348,6 +390,7 @@ int main(void)
         cmocka_unit_test(text_checks),
         cmocka_unit_test(text_refuses_c1_and_bidi_controls),
         cmocka_unit_test(quoting_never_shows_a_secret),
+        cmocka_unit_test(scanner_finds_keys_after_escapes),
         cmocka_unit_test(cache_hits_only_the_verified_secret),
         cmocka_unit_test(cache_memory_is_bounded),
     };

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -216,10 +217,12 @@ static void test_cached_only(void **state)
     assert_true(s.argon2_verifies == 1 && s.cache_hits == 1);
     /* a disable is seen at once, cached or not */
     assert_int_equal(lk_key_set_status(f->ctx, k.secret_id, 0, LK_KEY_INACTIVE), LK_OK);
+    /* (answered as a wrong secret, without a hash: issue 19; recorded as disabled) */
     assert_int_equal(lk_verify_key_cached(f->ctx, k.secret_id, lk_secret_str(sk), lk_secret_len(sk), NULL, NULL),
-                     LK_DENY_DISABLED);
+                     LK_DENY_BAD_SECRET);
     assert_int_equal(lk_records(f->ctx, k.secret_id, recs, &n, NULL), LK_OK);
     assert_int_equal(n, 4); /* bad secret, success, cached success, disabled: the cold NEEDS_HASH left none */
+    assert_int_equal(recs[0].result, LK_DENY_DISABLED);
     lk_secret_free(sk);
 }
 
@@ -368,6 +371,83 @@ static void test_remote_ctx(void **state)
     assert_int_equal(lk_connect(NULL, &ctx), LK_ERR_PARAM);
 }
 
+/* ------------------------------------------------------------ lk_connect_endpoint */
+
+/* A SecretId/SecretKey pair of the right shapes (no store needed). */
+static void fake_pair(char id[LK_SECRET_ID_LEN + 1], char key[LK_SECRET_KEY_LEN + 1])
+{
+    lk_keyfmt_new_secret_id(id);
+    lk_keyfmt_new_secret_key(key);
+}
+
+static lk_status connect_to(const char *url, const char *id, const char *key, lk_ctx **ctx)
+{
+    lk_endpoint_conf c = {.url = url, .secret_id = id, .secret_key = key, .secret_key_len = key ? strlen(key) : 0};
+    return lk_connect_endpoint(&c, ctx);
+}
+
+/* The URL and credential checks, made before anything is sent; and an
+ * endpoint ctx refuses what the API does not serve (the socket client's
+ * members are NULL in its table), without crashing. */
+static void test_endpoint(void **state)
+{
+    char id[LK_SECRET_ID_LEN + 1], key[LK_SECRET_KEY_LEN + 1], path[] = "/tmp/lk-test-cred.XXXXXX";
+    lk_ctx *ctx = NULL;
+    lk_stats st;
+    lk_access_key k;
+    lk_secret *sec = NULL;
+    (void)state;
+    fake_pair(id, key);
+    assert_int_equal(connect_to("ftp://127.0.0.1:1/", id, key, &ctx), LK_ERR_PARAM);
+    assert_int_equal(connect_to("http://192.0.2.1:1/", id, key, &ctx), LK_ERR_PARAM);
+    assert_non_null(strstr(lk_errmsg(NULL), "only to a loopback address"));
+    assert_int_equal(connect_to("https://user:pw@example.com/", id, key, &ctx), LK_ERR_PARAM);
+    assert_int_equal(connect_to("not a url", id, key, &ctx), LK_ERR_PARAM);
+    assert_int_equal(connect_to(NULL, id, key, &ctx), LK_ERR_PARAM);
+    assert_null(ctx);
+    /* an API key is not a caller; nor is a malformed pair; the secret is never in the message */
+    assert_int_equal(connect_to("http://127.0.0.1:1/", "lk-abcdefghijkl", key, &ctx), LK_ERR_CONFIG);
+    assert_non_null(strstr(lk_errmsg(NULL), "API key"));
+    assert_int_equal(connect_to("http://127.0.0.1:1/", id, "LKSKshort", &ctx), LK_ERR_CONFIG);
+    assert_null(strstr(lk_errmsg(NULL), "LKSKshort"));
+
+    /* a credentials file: 0600 and well-formed, else refused */
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    dprintf(fd, "# test\n  secret_id = %s  \n\nsecret_key=%s\n", id, key);
+    close(fd);
+    lk_endpoint_conf c = {.url = "http://[::1]:1/", .credentials_file = path};
+    assert_int_equal(chmod(path, 0640), 0);
+    assert_int_equal(lk_connect_endpoint(&c, &ctx), LK_ERR_CONFIG);
+    assert_non_null(strstr(lk_errmsg(NULL), "open to group or others"));
+    assert_int_equal(chmod(path, 0600), 0);
+    assert_int_equal(lk_connect_endpoint(&c, &ctx), LK_OK);
+    assert_non_null(ctx);
+
+    /* what the management API does not serve */
+    assert_int_equal(lk_verify_key(ctx, id, key, strlen(key), NULL, NULL), LK_ERR_PARAM);
+    assert_int_equal(lk_verify_apikey(ctx, "x", 1, NULL, NULL), LK_ERR_PARAM);
+    assert_int_equal(lk_login_check(ctx, "alice", NULL), LK_ERR_PARAM);
+    assert_int_equal(lk_user_add(ctx, 1, LK_USER_ROOT, 0), LK_ERR_PARAM);
+    /* an expiry before 1970 is refused before anything is sent */
+    assert_int_equal(lk_key_create_expiring(ctx, 1, -5, &k, &sec), LK_ERR_PARAM);
+    assert_null(sec);
+    lk_get_stats(ctx, &st);
+    assert_true(st.argon2_verifies == 0 && st.cache_hits == 0);
+    assert_int_equal(lk_flush(ctx), LK_OK);
+    /* nothing listens on [::1]:1: fails closed, a store-class status */
+    assert_int_equal(lk_key_set_status(ctx, id, 0, LK_KEY_INACTIVE), LK_ERR_STORE);
+    assert_non_null(strstr(lk_errmsg(NULL), "cannot reach the management API"));
+    /* a key with an expiry (CreateAccessKey's ExpireTime) and one key's description (ListAccessKeys by
+     * AccessKeyId) are the API's: sent, so unreachable here */
+    assert_int_equal(lk_key_get(ctx, id, &k), LK_ERR_STORE);
+    assert_int_equal(lk_key_create_expiring(ctx, 1, 4102444800, &k, &sec), LK_ERR_STORE);
+    assert_null(sec);
+    assert_int_equal(lk_key_delete(ctx, "AKIDbad", 0), LK_ERR_PARAM); /* checked before sending */
+    lk_close(ctx);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +456,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cached_only, setup, teardown),
         cmocka_unit_test_setup_teardown(test_record_refusal_and_auto_flush, setup, teardown),
         cmocka_unit_test(test_remote_ctx),
+        cmocka_unit_test(test_endpoint),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
