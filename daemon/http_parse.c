@@ -65,7 +65,9 @@ static enum lkh_cred_kind take_basic(const char *v, char *buf, size_t bufsz, str
         return out->kind = LKH_CRED_BAD;
     buf[bin] = '\0';
     char *user = buf, *pass = memchr(buf, ':', bin);
-    if (pass == NULL || memchr(buf, '\0', bin) != NULL)
+    /* No user: Apache's mod_auth_basic refuses it before any provider, so
+     * the identity check cannot be skipped by leaving the name out. */
+    if (pass == NULL || pass == buf || memchr(buf, '\0', bin) != NULL)
         return out->kind = LKH_CRED_BAD;
     *pass++ = '\0';
     size_t plen = bin - (size_t)(pass - buf);
@@ -186,8 +188,107 @@ bool lkh_client_ip(const char *peer, const char *hdr, const lk_cidr *trusted, si
     return false;
 }
 
-const char *lkh_service(const char *hdr, const char *uri, const char *map, char *out, size_t outsz)
+static bool unreserved(unsigned char c)
 {
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' ||
+           c == '_' || c == '~';
+}
+
+/* One segment of uri (up to '/', '?', '#' or its end), decoded as RFC 3986
+ * §6.2.2 normalises it, appended to out at *o: unreserved characters
+ * decoded, other escapes kept with upper-case hex. false for what no proxy
+ * routes the same way everywhere: an encoded '/', '\' or NUL, a raw '\' or
+ * control byte, a '%' without two hex digits, no room. *end: past it. */
+static bool segment(const char *uri, const char **end, char *out, size_t outsz, size_t *o)
+{
+    const char *p = uri;
+    for (; *p && *p != '/' && *p != '?' && *p != '#'; p++) {
+        unsigned char c = (unsigned char)*p;
+        if (c == '%') {
+            size_t n = 0;
+            if (p[1] == '\0' || sodium_hex2bin(&c, 1, p + 1, 2, NULL, &n, NULL) != 0 || n != 1)
+                return false;
+            p += 2;
+            if (c == '/' || c == '\\' || c == '\0')
+                return false;
+            if (!unreserved(c)) {
+                if (*o + 3 >= outsz)
+                    return false;
+                out[(*o)++] = '%';
+                out[(*o)++] = "0123456789ABCDEF"[c >> 4];
+                out[(*o)++] = "0123456789ABCDEF"[c & 15];
+                continue;
+            }
+        } else if (c == '\\' || c < 0x20 || c == 0x7f) {
+            return false;
+        }
+        if (*o + 1 >= outsz)
+            return false;
+        out[(*o)++] = (char)c;
+    }
+    *end = p;
+    return true;
+}
+
+bool lkh_normalize_path(const char *uri, char *out, size_t outsz)
+{
+    size_t o = 0;
+    if (outsz < 2 || uri == NULL || uri[0] != '/')
+        goto refuse; /* origin form only: no "http://host/..." */
+    const char *p = uri;
+    bool dir = true; /* the path so far ends in '/' */
+    while (*p == '/') {
+        while (*p == '/') /* "//" is one '/', as nginx and Caddy route it */
+            p++;
+        size_t start = o;
+        if (o + 1 >= outsz)
+            goto refuse;
+        out[o++] = '/';
+        if (!segment(p, &p, out, outsz, &o))
+            goto refuse;
+        const char *seg = out + start + 1;
+        size_t len = o - start - 1;
+        dir = len == 0;
+        if (len == 1 && seg[0] == '.') { /* RFC 3986 §5.2.4: "." goes */
+            o = start;
+            dir = true;
+        } else if (len == 2 && seg[0] == '.' && seg[1] == '.') { /* ".." takes the one before it */
+            if (start == 0)
+                goto refuse; /* above the root: nothing a client means */
+            o = start;
+            while (o > 0 && out[--o] != '/')
+                ;
+            dir = true;
+        } else if (len >= 2 && seg[0] == '.' && seg[1] == '.') {
+            goto refuse; /* "..;", "...": a dot-segment to some servers behind the proxy */
+        } else if (len == 0) {
+            o = start; /* the trailing '/' is put back below */
+        }
+    }
+    if (*p != '\0' && *p != '?' && *p != '#')
+        goto refuse;
+    if (dir || o == 0)
+        out[o++] = '/';
+    out[o] = '\0';
+    return true;
+refuse:
+    if (outsz > 0)
+        out[0] = '\0';
+    return false;
+}
+
+/* path starts with the map entry's prefix on a segment boundary: "/api"
+ * and "/api/" both cover "/api/x", neither covers "/apifoo". */
+static bool covers(const char *path, const char *prefix, size_t plen)
+{
+    if (plen == 0 || strncmp(path, prefix, plen) != 0)
+        return false;
+    return prefix[plen - 1] == '/' || path[plen] == '\0' || path[plen] == '/';
+}
+
+const char *lkh_service(const char *hdr, const char *uri, const char *map, char *out, size_t outsz, bool *refused)
+{
+    *refused = false;
     if (outsz == 0)
         return NULL;
     if (hdr != NULL) {
@@ -198,8 +299,13 @@ const char *lkh_service(const char *hdr, const char *uri, const char *map, char 
         out[len] = '\0';
         return out;
     }
-    if (uri == NULL || map == NULL)
+    if (uri == NULL || map == NULL || *map == '\0')
         return NULL;
+    char path[LKH_PATH_MAX];
+    if (!lkh_normalize_path(uri, path, sizeof path)) {
+        *refused = true;
+        return NULL;
+    }
     size_t best = 0;
     bool found = false;
     while (*map) {
@@ -208,7 +314,7 @@ const char *lkh_service(const char *hdr, const char *uri, const char *map, char 
         eq = memchr(map, '=', len);
         if (eq != NULL) {
             size_t plen = (size_t)(eq - map), slen = len - plen - 1;
-            if (strncmp(uri, map, plen) == 0 && (!found || plen > best) && slen < outsz) {
+            if (covers(path, map, plen) && (!found || plen > best) && slen < outsz) {
                 memcpy(out, eq + 1, slen);
                 out[slen] = '\0';
                 best = plen;
@@ -224,6 +330,7 @@ int lkh_http_status(lk_status st)
 {
     switch (st) {
     case LK_OK: return 200;
+    case LK_DENY_MISSING: /* with the challenges: a client that sent nothing learns how */
     case LK_DENY_MALFORMED:
     case LK_DENY_UNKNOWN_KEY:
     case LK_DENY_BAD_SECRET:

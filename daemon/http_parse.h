@@ -39,7 +39,8 @@ struct lkh_cred {
  * header's value (apikey NULL when absent or not configured). Basic follows
  * mod_authn_latchkey and pam_latchkey's mode=any: a password
  * "SecretId:SecretKey" is a pair; a SecretId user with anything but an API
- * key ("lk-...") as password is a pair; anything else is USER:API-key. The
+ * key ("lk-...") as password is a pair; anything else is USER:API-key. An
+ * empty user is unreadable (BAD), as Apache has it, whatever basic_any_user. The
  * results point into buf (bufsz >= LKH_CRED_BUF), which the caller wipes. */
 enum lkh_cred_kind lkh_credentials(const char *authorization, const char *apikey, char *buf, size_t bufsz,
                                    struct lkh_cred *out);
@@ -60,12 +61,31 @@ bool lkh_client_ip(const char *peer, const char *hdr, const lk_cidr *trusted, si
 /* The peer is one of the trusted proxies. */
 bool lkh_trusted(const char *peer, const lk_cidr *trusted, size_t ntrusted);
 
+/* Room for a normalised request path: nginx's default request line buffer
+ * (8 KiB); a longer path is refused. */
+#define LKH_PATH_MAX 8192
+
+/* The path of uri (an origin-form request target, "/a/b?query") as the
+ * proxies route it, into out: the query and fragment cut; escapes of
+ * unreserved characters decoded, others kept with upper-case hex (RFC 3986
+ * §6.2.2); "//" merged into one '/' (nginx's merge_slashes, Caddy); "." and
+ * ".." segments removed (§5.2.4), a trailing '/' kept. false, and out "",
+ * for a target that proxies route differently or that no client means: not
+ * starting with '/', an encoded '/' (%2F) or '\' (%5C), a NUL (%00), a raw
+ * '\' or control byte, a bad escape, ".." above the root, a segment still
+ * starting with ".." ("..;"), or longer than outsz. */
+bool lkh_normalize_path(const char *uri, char *out, size_t outsz);
+
 /* The service to verify against, into out (LK_SERVICE_MAX + 1 bytes at
- * least): the service header's value (hdr) when sent, else the longest
- * prefix of uri (the original request's path) in map ("/prefix=service,..."),
- * else none: returns NULL. A header value that is no service name is
- * returned as it is, and the verify refuses it. */
-const char *lkh_service(const char *hdr, const char *uri, const char *map, char *out, size_t outsz);
+ * least): the service header's value (hdr) when sent, else the map entry
+ * ("/prefix=service,...") whose prefix is the longest that covers uri (the
+ * original request's target) after lkh_normalize_path, on whole segments
+ * ("/api" covers "/api" and "/api/x", not "/apifoo"), else none: returns
+ * NULL. *refused when the map was to decide and lkh_normalize_path refused
+ * uri (the request is then refused, whatever the key's scope). A header
+ * value that is no service name is returned as it is, and the verify
+ * refuses it. */
+const char *lkh_service(const char *hdr, const char *uri, const char *map, char *out, size_t outsz, bool *refused);
 
 /* The HTTP status for a verdict: 200 allowed; 401 for no, a malformed,
  * unknown or wrong credential, or one that is not the Basic user's; 403 for

@@ -24,6 +24,7 @@
 #include "latchkeyd.h"
 #ifdef HAVE_HTTP
 #include "http.h"
+#include "manage.h"
 #endif
 
 #ifndef LK_SYSCONFDIR
@@ -42,6 +43,15 @@ void lkd_log(const char *fmt, ...)
     fprintf(stderr, "latchkeyd: %s\n", line); /* one write per line: threads do not interleave */
 }
 
+/* A start refused before any thread runs: let go of the store and the
+ * configuration (so a refused start leaks nothing) and exit 5. */
+static int refuse_start(struct lkd *d, lk_config *cfg)
+{
+    lk_close(d->ctx);
+    lk_config_free(cfg);
+    return 5;
+}
+
 int64_t lkd_mono_ms(void)
 {
     struct timespec ts;
@@ -49,7 +59,7 @@ int64_t lkd_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static unsigned get_uint(const lk_config *cfg, const char *key)
+unsigned lkd_cfg_uint(const lk_config *cfg, const char *key)
 {
     const char *v = lk_config_get(cfg, key);
     return v ? (unsigned)strtoul(v, NULL, 10) : 0;
@@ -70,12 +80,13 @@ static size_t parse_ids(const char *s, unsigned *ids)
 static void apply_policy(struct lkd *d, const lk_config *cfg)
 {
     unsigned ids[LKD_MAX_IDS];
-    atomic_store(&d->pol.read_timeout_ms, get_uint(cfg, "daemon.read_timeout_ms"));
-    atomic_store(&d->pol.idle_timeout_s, get_uint(cfg, "daemon.idle_timeout_s"));
-    atomic_store(&d->pol.argon2_queue, get_uint(cfg, "daemon.argon2_queue"));
-    atomic_store(&d->pol.throttle_failures, get_uint(cfg, "daemon.throttle_failures"));
-    atomic_store(&d->pol.throttle_window_s, get_uint(cfg, "daemon.throttle_window_s"));
-    unsigned maxc = get_uint(cfg, "daemon.max_connections");
+    atomic_store(&d->pol.read_timeout_ms, lkd_cfg_uint(cfg, "daemon.read_timeout_ms"));
+    atomic_store(&d->pol.idle_timeout_s, lkd_cfg_uint(cfg, "daemon.idle_timeout_s"));
+    atomic_store(&d->pol.argon2_queue, lkd_cfg_uint(cfg, "daemon.argon2_queue"));
+    atomic_store(&d->pol.throttle_failures, lkd_cfg_uint(cfg, "daemon.throttle_failures"));
+    atomic_store(&d->pol.throttle_window_s, lkd_cfg_uint(cfg, "daemon.throttle_window_s"));
+    atomic_store(&d->pol.log_denials, lkd_log_denials_level(lk_config_get(cfg, "daemon.log_denials")));
+    unsigned maxc = lkd_cfg_uint(cfg, "daemon.max_connections");
     /* the connection table is sized at start; a reload may only shrink it */
     atomic_store(&d->pol.max_connections, d->conns_cap && maxc > d->conns_cap ? (unsigned)d->conns_cap : maxc);
     d->peers.nuids = parse_ids(lk_config_get(cfg, "daemon.allow_uids"), ids);
@@ -93,8 +104,12 @@ static const char *const restart_keys[] = {
     "hash.opslimit", "hash.memlimit_kib", "limits.keys_per_user", "limits.apikeys_per_account", "records.keep",
     "records.retention_days", "records.flush_interval_ms", "records.flush_batch", "cache.entries",
     "daemon.http.listen", "daemon.http.threads", "daemon.http.max_connections", "daemon.http.timeout_s",
+    "daemon.http.max_connections_per_ip",
     "daemon.http.api_key_header", "daemon.http.client_ip_header", "daemon.http.trusted_proxies",
     "daemon.http.service_header", "daemon.http.service_map", "daemon.http.basic_any_user",
+    "daemon.manage.listen", "daemon.manage.tls_cert", "daemon.manage.tls_key", "daemon.manage.trusted_proxies",
+    "daemon.manage.user_header", "daemon.manage.threads", "daemon.manage.max_connections",
+    "daemon.manage.max_body_bytes", "daemon.manage.timeout_s",
 };
 
 static void reload(struct lkd *d)
@@ -115,6 +130,7 @@ static void reload(struct lkd *d)
         lkd_log("reload: %s changed; that takes effect at the next start", pending);
     apply_policy(d, cfg);
     lk_config_free(cfg);
+    lkd_recheck_peers(d); /* a peer removed from allow_uids/allow_gids loses its open connections too */
     lkd_log("reloaded %s", d->config_path);
 }
 
@@ -130,8 +146,16 @@ static void *flusher_main(void *arg)
         ts.tv_nsec = ns % 1000000000;
         pthread_cond_timedwait(&d->flush_cond, &d->flush_lock, &ts);
         pthread_mutex_unlock(&d->flush_lock);
-        if (lk_flush(d->ctx) != LK_OK) /* the next round retries what is still queued */
+        lk_stats before, after;
+        lk_get_stats(d->ctx, &before);
+        lk_status st = lk_flush(d->ctx);
+        lk_get_stats(d->ctx, &after);
+        if (st == LK_ERR_STORE) /* logged once per outage; the next round retries what is still queued */
+            lkd_store_note(d, false, lk_errmsg(NULL));
+        else if (st != LK_OK)
             lkd_log("warning: access records not written: %s", lk_errmsg(NULL));
+        else if (after.records_flushed != before.records_flushed) /* a write reached the store */
+            lkd_store_note(d, true, NULL);
         pthread_mutex_lock(&d->flush_lock);
     }
     pthread_mutex_unlock(&d->flush_lock);
@@ -198,36 +222,32 @@ int main(int argc, char **argv)
         return 4;
     }
     const char *http_listen = lk_config_get(cfg, "daemon.http.listen");
+    const char *manage_listen = lk_config_get(cfg, "daemon.manage.listen");
 #ifndef HAVE_HTTP
-    if (http_listen != NULL && *http_listen != '\0') {
-        lkd_log("error: %s: daemon.http.listen is set, but this latchkeyd was built without HTTP support "
-                "(libmicrohttpd)", lk_status_code(LK_ERR_CONFIG));
+    if ((http_listen != NULL && *http_listen != '\0') || (manage_listen != NULL && *manage_listen != '\0')) {
+        lkd_log("error: %s: daemon.%s.listen is set, but this latchkeyd was built without HTTP support "
+                "(libmicrohttpd)", lk_status_code(LK_ERR_CONFIG), http_listen && *http_listen ? "http" : "manage");
+        lk_config_free(cfg);
         return 4;
     }
 #endif
     snprintf(d.socket_path, sizeof d.socket_path, "%s", lk_config_get(cfg, "daemon.socket"));
-    d.nworkers = get_uint(cfg, "daemon.workers");
-    d.nargon2 = get_uint(cfg, "daemon.argon2_workers");
-    d.flush_interval_ms = get_uint(cfg, "records.flush_interval_ms");
+    d.nworkers = lkd_cfg_uint(cfg, "daemon.workers");
+    d.nargon2 = lkd_cfg_uint(cfg, "daemon.argon2_workers");
+    d.flush_interval_ms = lkd_cfg_uint(cfg, "records.flush_interval_ms");
     if (d.flush_interval_ms < 10)
         d.flush_interval_ms = 10;
     apply_policy(&d, cfg);
     lk_status st = lk_open_config(cfg, &d.ctx);
-    if (st == LK_ERR_STORE && access(lk_config_get(cfg, "store.path"), F_OK) != 0 && errno == ENOENT) {
-        /* The service owns its store: the first start creates it (as its own
-         * user, which systemd's StateDirectory= made the owner of the
-         * directory). Logged, so a mistyped store.path is seen at once. */
-        st = lk_store_create(cfg);
-        if (st == LK_OK) {
-            lkd_log("created a new, empty store at %s", lk_config_get(cfg, "store.path"));
-            st = lk_open_config(cfg, &d.ctx);
-        }
-    }
-    d.started = cfg; /* kept: a reload compares against it */
+    /* A missing store is refused, as the admin tool refuses it: only
+     * `latchkey init` creates stores, so a mistyped store.path never starts
+     * an empty service that answers every key with "not found". */
     if (st != LK_OK) {
         lkd_log("error: cannot open the store: %s: %s", lk_status_code(st), lk_errmsg(NULL));
+        lk_config_free(cfg);
         return st == LK_ERR_CONFIG ? 4 : 5;
     }
+    d.started = cfg; /* kept: a reload compares against it */
     lk_set_auto_flush(d.ctx, 0); /* the flusher thread writes records, never a request thread */
 
     /* Signals are read from a signalfd by this thread; every thread created
@@ -243,7 +263,13 @@ int main(int argc, char **argv)
 
     raise_nofile(atomic_load(&d.pol.max_connections));
     int main_ep = epoll_create1(EPOLL_CLOEXEC);
-    if (sfd < 0 || main_ep < 0 || lkd_listen(&d) != 0 || lkd_ops_init(&d) != 0 || lkd_start_workers(&d) != 0 ||
+    if (lkd_listen(&d) != 0) /* it said why */
+        return refuse_start(&d, cfg);
+    if (lkd_events_init(&d) != 0) {
+        lkd_log("error: out of memory");
+        return refuse_start(&d, cfg);
+    }
+    if (sfd < 0 || main_ep < 0 || lkd_ops_init(&d) != 0 || lkd_start_workers(&d) != 0 ||
         pthread_create(&d.flusher, NULL, flusher_main, &d) != 0) {
         lkd_log("error: cannot start: %s", strerror(errno));
         return 5;
@@ -254,14 +280,23 @@ int main(int argc, char **argv)
     epoll_ctl(main_ep, EPOLL_CTL_ADD, sfd, &ev);
     lkd_log("listening on %s (%u workers, %u Argon2id threads, queue %u, max %u connections)", d.socket_path,
             d.nworkers, d.nargon2, atomic_load(&d.pol.argon2_queue), atomic_load(&d.pol.max_connections));
+    /* A listener that cannot start stops the service the ordinary way
+     * below, never by returning: the threads started above use d, which
+     * lives in this frame. */
+    int start_rc = 0;
 #ifdef HAVE_HTTP
     struct lkd_http *http = NULL;
+    struct lkd_manage *manage = NULL;
+    bool manage_config_error = false;
     if (http_listen != NULL && *http_listen != '\0' && (http = lkd_http_start(&d, cfg)) == NULL)
-        return 5;
+        start_rc = 5;
+    else if (manage_listen != NULL && *manage_listen != '\0' &&
+             (manage = lkd_manage_start(&d, cfg, &manage_config_error)) == NULL)
+        start_rc = manage_config_error ? 4 : 5;
 #endif
 
     int64_t next_reap = lkd_mono_ms() + 50;
-    bool run = true;
+    bool run = start_rc == 0;
     while (run) {
         struct epoll_event evs[4];
         int n = epoll_wait(main_ep, evs, 4, 50);
@@ -284,12 +319,13 @@ int main(int argc, char **argv)
         }
     }
 
-    lkd_log("stopping: draining in-flight requests");
+    lkd_log(start_rc ? "stopping: a listener could not start" : "stopping: draining in-flight requests");
     close(d.listen_fd);
     unlink(d.socket_path);
     lkd_drain(&d, DRAIN_MS);
 #ifdef HAVE_HTTP
     lkd_http_stop(http); /* every verify that waited for an Argon2id thread has its answer */
+    lkd_manage_stop(manage);
 #endif
     pthread_mutex_lock(&d.flush_lock);
     pthread_cond_signal(&d.flush_cond);
@@ -301,6 +337,7 @@ int main(int argc, char **argv)
     lk_close(d.ctx);
     lk_config_free(d.started);
     lkd_ops_free(&d);
+    lkd_events_free(&d);
     free(d.conns);
     free(d.workers);
     close(d.conn_ep);
@@ -310,5 +347,5 @@ int main(int argc, char **argv)
     if (d.spare_fd >= 0)
         close(d.spare_fd);
     lkd_log("stopped");
-    return st == LK_OK ? 0 : 5;
+    return start_rc ? start_rc : st == LK_OK ? 0 : 5;
 }

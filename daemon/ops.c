@@ -17,9 +17,17 @@
  * Throttling: after throttle_failures wrong secrets for one key id within
  * throttle_window_s, a request that would need an Argon2id for that id is
  * refused with AuthFailure.TooManyAttempts, and recorded as a failure,
- * without hashing, until the window ends. A cache hit is still allowed: it
- * proves the caller holds the right secret, so an attacker guessing cannot
- * lock out a client whose secret is warm.
+ * without hashing, until the window ends. A hash queued for an id counts
+ * from the moment it is queued (failures + hashes in flight), so pipelining
+ * many guesses does not buy more than throttle_failures hashes before the
+ * first one ends. A cache hit is still allowed: it proves the caller holds
+ * the right secret, so an attacker guessing cannot lock out a client whose
+ * secret is warm.
+ *
+ * Memory: every request waiting for an Argon2id thread (a queued job, or one
+ * that joined a job for the same secret) is a guarded allocation. At most
+ * LKD_CONN_WAITING_MAX wait per connection and LKD_WAITERS_MAX join jobs
+ * overall; past either the answer is RequestLimitExceeded.Busy.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -44,6 +52,7 @@ struct throttle_entry {
     char id[LK_SECRET_ID_LEN + 1];
     int64_t start_ms;
     unsigned failures;
+    unsigned inflight; /* hashes queued or running for id */
 };
 
 struct lkd_throttle {
@@ -88,6 +97,30 @@ static bool throttled(struct lkd *d, const char *id)
     return out;
 }
 
+/* id's entry, a new one in a free slot or the oldest window's. Lock held. */
+static struct throttle_entry *throttle_claim(struct lkd_throttle *t, const char *id, int64_t now)
+{
+    struct throttle_entry *e = throttle_find(t, id);
+    if (e != NULL)
+        return e;
+    size_t h = throttle_home(t, id);
+    e = &t->e[h];
+    for (size_t i = 0; i < THROTTLE_PROBE; i++) {
+        struct throttle_entry *x = &t->e[(h + i) % THROTTLE_SLOTS];
+        if (x->id[0] == '\0') {
+            e = x;
+            break;
+        }
+        if (x->start_ms < e->start_ms)
+            e = x;
+    }
+    snprintf(e->id, sizeof e->id, "%s", id);
+    e->start_ms = now;
+    e->failures = 0;
+    e->inflight = 0;
+    return e;
+}
+
 /* A verdict on id: a wrong secret counts, a success clears the count. */
 static void throttle_note(struct lkd *d, const char *id, lk_status st)
 {
@@ -98,25 +131,12 @@ static void throttle_note(struct lkd *d, const char *id, lk_status st)
     pthread_mutex_lock(&t->lock);
     struct throttle_entry *e = throttle_find(t, id);
     if (st == LK_OK) {
-        if (e != NULL)
+        if (e != NULL && e->inflight == 0)
             e->id[0] = '\0';
-    } else {
-        if (e == NULL) {
-            size_t h = throttle_home(t, id);
-            e = &t->e[h];
-            for (size_t i = 0; i < THROTTLE_PROBE; i++) { /* a free slot, else the oldest window */
-                struct throttle_entry *x = &t->e[(h + i) % THROTTLE_SLOTS];
-                if (x->id[0] == '\0') {
-                    e = x;
-                    break;
-                }
-                if (x->start_ms < e->start_ms)
-                    e = x;
-            }
-            snprintf(e->id, sizeof e->id, "%s", id);
-            e->start_ms = now;
+        else if (e != NULL)
             e->failures = 0;
-        }
+    } else {
+        e = throttle_claim(t, id, now);
         if (now - e->start_ms >= window) {
             e->start_ms = now;
             e->failures = 0;
@@ -124,6 +144,38 @@ static void throttle_note(struct lkd *d, const char *id, lk_status st)
         e->failures++;
     }
     pthread_mutex_unlock(&t->lock);
+}
+
+/* Before queueing a hash for id: 1 counted as in flight (release it with
+ * throttle_release), 0 nothing to count, -1 throttled: the wrong secrets
+ * and the hashes already in flight reach throttle_failures. */
+static int throttle_reserve(struct lkd *d, const char *id)
+{
+    struct lkd_throttle *t = d->throttle;
+    unsigned limit = atomic_load(&d->pol.throttle_failures);
+    int64_t now = lkd_mono_ms(), window = (int64_t)atomic_load(&d->pol.throttle_window_s) * 1000;
+    if (limit == 0 || id[0] == '\0')
+        return 0;
+    pthread_mutex_lock(&t->lock);
+    struct throttle_entry *e = throttle_claim(t, id, now);
+    if (now - e->start_ms >= window) {
+        e->start_ms = now; /* the window runs from the first attempt queued */
+        e->failures = 0;
+    }
+    int r = e->failures + e->inflight >= limit ? -1 : 1;
+    if (r > 0)
+        e->inflight++;
+    pthread_mutex_unlock(&t->lock);
+    return r;
+}
+
+static void throttle_release(struct lkd *d, const char *id)
+{
+    pthread_mutex_lock(&d->throttle->lock);
+    struct throttle_entry *e = throttle_find(d->throttle, id);
+    if (e != NULL && e->inflight > 0)
+        e->inflight--;
+    pthread_mutex_unlock(&d->throttle->lock);
 }
 
 /* ------------------------------------------------------------ answers */
@@ -185,9 +237,9 @@ struct job {
     struct job *waiters, *next_waiter;
     unsigned nwaiters;
     struct job *prev_active, *next_active;
+    char throttle_id[LK_SECRET_ID_LEN + 1]; /* the key id its hash counts for */
+    bool reserved;                          /* counted in flight (throttle_reserve) */
 };
-
-#define MAX_WAITERS 4096 /* per job; more answer busy */
 
 struct lkd_pool {
     pthread_mutex_t lock;
@@ -199,6 +251,7 @@ struct lkd_pool {
     pthread_t *threads;
     unsigned nthreads;
     struct job *active; /* queued or running jobs, for coalescing */
+    unsigned nwaiters;  /* requests joined to a job, overall (LKD_WAITERS_MAX) */
     unsigned char digest_key[crypto_generichash_KEYBYTES];
 };
 
@@ -245,10 +298,13 @@ static void unlink_active(struct lkd_pool *p, struct job *j)
 static void deliver(struct lkd *d, struct job *j, lk_status st, const char *why, const lk_verify_info *info,
                     uint8_t *out)
 {
+    lk_verify_req req = {.client_ip = j->has_ip ? j->client_ip : NULL, .service = j->has_service ? j->service : NULL};
+    lkd_note_verdict(d, st, info, j->op == LKP_OP_VERIFY_KEY ? j->secret_id : NULL, j->c, &req);
     if (j->c == NULL) {
         j->done(j->done_arg, st, info);
         return;
     }
+    atomic_fetch_sub(lkd_conn_waiting(j->c), 1);
     lkp_buf b;
     begin_answer(&b, out, j->op, j->id, st, why);
     put_verify_info(&b, info);
@@ -317,12 +373,15 @@ static void *argon2_main(void *arg)
         lk_verify_info info;
         lk_status st = run_verify(d, j, &info);
         throttle_note(d, info.key_id, st);
+        if (j->reserved)
+            throttle_release(d, j->throttle_id);
         /* From here on, a new request for the same secret finds the cache
          * (or does its own hash): take the waiters that came meanwhile. */
         pthread_mutex_lock(&p->lock);
         unlink_active(p, j);
         struct job *w = j->waiters;
         j->waiters = NULL;
+        p->nwaiters -= j->nwaiters;
         pthread_mutex_unlock(&p->lock);
         deliver(d, j, st, NULL, &info, out);
         sodium_free(j); /* wipes the secret */
@@ -342,13 +401,14 @@ static void *argon2_main(void *arg)
     return NULL;
 }
 
+enum push { PUSH_OK, PUSH_BUSY, PUSH_THROTTLED };
+
 /* Hand a job to the pool: joined to a queued or running job for the same
- * digest, else queued. false when neither is possible (the caller answers
- * busy). */
-static bool pool_push(struct lkd *d, struct job *j)
+ * digest, else queued (counted in flight for the throttle). */
+static enum push pool_push(struct lkd *d, struct job *j)
 {
     struct lkd_pool *p = d->pool;
-    bool ok = false;
+    enum push r = PUSH_BUSY;
     crypto_generichash_state h;
     crypto_generichash_init(&h, p->digest_key, sizeof p->digest_key, sizeof j->digest);
     crypto_generichash_update(&h, &j->op, 1);
@@ -359,28 +419,36 @@ static bool pool_push(struct lkd *d, struct job *j)
 
     pthread_mutex_lock(&p->lock);
     for (struct job *a = p->active; a != NULL && !p->stop; a = a->next_active) {
-        if (sodium_memcmp(a->digest, j->digest, sizeof j->digest) == 0 && a->nwaiters < MAX_WAITERS) {
-            j->next_waiter = a->waiters;
-            a->waiters = j;
-            a->nwaiters++;
-            pthread_mutex_unlock(&p->lock);
-            return true;
+        if (sodium_memcmp(a->digest, j->digest, sizeof j->digest) == 0) {
+            if (p->nwaiters < LKD_WAITERS_MAX) {
+                j->next_waiter = a->waiters;
+                a->waiters = j;
+                a->nwaiters++;
+                p->nwaiters++;
+                r = PUSH_OK;
+            }
+            pthread_mutex_unlock(&p->lock); /* full: busy, not a second hash of the same secret */
+            return r;
         }
     }
     /* argon2_queue jobs may wait, plus one per idle thread that takes it at once */
     size_t limit = atomic_load(&d->pol.argon2_queue) + p->idle;
-    if (!p->stop && p->n < limit && p->n < p->cap) {
+    int reserve = 0;
+    if (!p->stop && p->n < limit && p->n < p->cap && (reserve = throttle_reserve(d, j->throttle_id)) < 0) {
+        r = PUSH_THROTTLED;
+    } else if (!p->stop && p->n < limit && p->n < p->cap) {
+        j->reserved = reserve > 0;
         p->q[(p->head + p->n) % p->cap] = j;
         p->n++;
         j->next_active = p->active;
         if (p->active != NULL)
             p->active->prev_active = j;
         p->active = j;
-        ok = true;
+        r = PUSH_OK;
         pthread_cond_signal(&p->cond);
     }
     pthread_mutex_unlock(&p->lock);
-    return ok;
+    return r;
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -409,6 +477,19 @@ static bool op_ping(struct lkd_worker *w, struct lkd_conn *c, bool *hello_done)
     return finish(w->d, c, &b);
 }
 
+/* The answer to a throttled key; record: write the refusal to its access
+ * records (false: the verify recorded its own reason already). */
+static lk_status refuse_throttled(struct lkd *d, const lk_verify_req *req, const lk_verify_info *info, bool record,
+                                  char *msg, size_t msgsz, const char **why)
+{
+    atomic_fetch_add(&d->st_throttled, 1);
+    snprintf(msg, msgsz, "key %s: too many wrong secrets; refused until the window ends", info->key_id);
+    *why = msg;
+    if (record && lk_record_refusal(d->ctx, info->key_id, req, LK_DENY_THROTTLED) != LK_OK)
+        lkd_log("warning: cannot record a refusal for %s: %s", info->key_id, lk_errmsg(NULL));
+    return LK_DENY_THROTTLED;
+}
+
 /* Every verify, whoever asks (the socket's op_verify, the HTTP endpoint's
  * lkd_verify): the cached answer at once, else the throttle, else a job for
  * the Argon2id pool, answered later to c (a socket connection) or to done.
@@ -423,20 +504,31 @@ static lk_status verify_begin(struct lkd *d, uint8_t op, const char *secret_id, 
     lk_status st = op == LKP_OP_VERIFY_KEY
                        ? lk_verify_key_cached(d->ctx, secret_id, secret, secret_len, req, info)
                        : lk_verify_apikey_cached(d->ctx, secret, secret_len, req, info);
+    /* A request the key's rules refuse is answered, without a hash, as a
+     * wrong secret (the core: the caller has not proven the secret). On a
+     * throttled key it is answered as throttled like every other unproven
+     * one, or the throttle would tell which requests the rules refuse; its
+     * access record (the real reason) is written already. */
+    if (st == LK_DENY_BAD_SECRET && throttled(d, info->key_id))
+        return refuse_throttled(d, req, info, false, msg, msgsz, why);
     if (st != LK_ERR_NEEDS_HASH) {
         throttle_note(d, info->key_id, st);
         return st;
     }
-    if (throttled(d, info->key_id)) {
-        atomic_fetch_add(&d->st_throttled, 1);
-        snprintf(msg, msgsz, "key %s: too many wrong secrets; refused until the window ends", info->key_id);
-        *why = msg;
-        if (lk_record_refusal(d->ctx, info->key_id, req, LK_DENY_THROTTLED) != LK_OK)
-            lkd_log("warning: cannot record a refusal for %s: %s", info->key_id, lk_errmsg(NULL));
-        return LK_DENY_THROTTLED;
+    if (throttled(d, info->key_id))
+        return refuse_throttled(d, req, info, true, msg, msgsz, why);
+    /* A connection's waiting requests are bounded: a pipelining client
+     * cannot make the service allocate without limit. */
+    if (c != NULL && atomic_fetch_add(lkd_conn_waiting(c), 1) >= LKD_CONN_WAITING_MAX) {
+        atomic_fetch_sub(lkd_conn_waiting(c), 1);
+        atomic_fetch_add(&d->st_busy, 1);
+        *why = "latchkeyd: too many requests of this connection wait for an Argon2id thread; try again";
+        return LK_ERR_BUSY;
     }
     struct job *j = sodium_malloc(sizeof *j);
     if (j == NULL) {
+        if (c != NULL)
+            atomic_fetch_sub(lkd_conn_waiting(c), 1);
         *why = "latchkeyd: out of guarded memory";
         return LK_ERR_NOMEM;
     }
@@ -453,16 +545,22 @@ static lk_status verify_begin(struct lkd *d, uint8_t op, const char *secret_id, 
     snprintf(j->login, sizeof j->login, "%s", req->login ? req->login : "");
     memcpy(j->secret, secret, secret_len);
     j->secret_len = secret_len;
+    snprintf(j->throttle_id, sizeof j->throttle_id, "%s", info->key_id);
     j->c = c;
     j->done = done;
     j->done_arg = done_arg;
     if (c != NULL)
         lkd_conn_hold(c);
-    if (pool_push(d, j))
+    enum push r = pool_push(d, j);
+    if (r == PUSH_OK)
         return LK_ERR_NEEDS_HASH; /* answered by the Argon2id thread */
-    if (c != NULL)
+    if (c != NULL) {
+        atomic_fetch_sub(lkd_conn_waiting(c), 1);
         lkd_conn_release(d, c);
+    }
     sodium_free(j);
+    if (r == PUSH_THROTTLED)
+        return refuse_throttled(d, req, info, true, msg, msgsz, why);
     atomic_fetch_add(&d->st_busy, 1);
     *why = "latchkeyd: the Argon2id queue is full; try again";
     return LK_ERR_BUSY;
@@ -484,6 +582,7 @@ static bool op_verify(struct lkd_worker *w, struct lkd_conn *c, bool *hello_done
                                 msg, sizeof msg, &why);
     if (st == LK_ERR_NEEDS_HASH)
         return true;
+    lkd_note_verdict(d, st, &info, m->op == LKP_OP_VERIFY_KEY ? m->secret_id : NULL, c, &req);
     begin_answer(&b, w->out, m->op, m->id, st, why);
     put_verify_info(&b, &info);
     return finish(d, c, &b);
@@ -498,8 +597,11 @@ lk_status lkd_verify(struct lkd *d, const struct lkd_verify_args *a, lk_verify_i
         memset(info, 0, sizeof *info);
         return LK_DENY_MALFORMED;
     }
-    return verify_begin(d, a->apikey ? LKP_OP_VERIFY_APIKEY : LKP_OP_VERIFY_KEY, a->secret_id, a->secret,
-                        a->secret_len, &a->req, NULL, 0, done, arg, info, msg, sizeof msg, &why);
+    lk_status st = verify_begin(d, a->apikey ? LKP_OP_VERIFY_APIKEY : LKP_OP_VERIFY_KEY, a->secret_id, a->secret,
+                                a->secret_len, &a->req, NULL, 0, done, arg, info, msg, sizeof msg, &why);
+    if (st != LK_ERR_NEEDS_HASH)
+        lkd_note_verdict(d, st, info, a->apikey ? NULL : a->secret_id, NULL, &a->req);
+    return st;
 }
 
 static bool op_key_status(struct lkd_worker *w, struct lkd_conn *c, bool *hello_done)
@@ -515,7 +617,7 @@ static bool op_key_status(struct lkd_worker *w, struct lkd_conn *c, bool *hello_
         lkp_put_u32(&b, LKP_F_KEY_STATUS, (uint32_t)k.status);
         lkp_put_u64(&b, LKP_F_CREATE_TIME, (uint64_t)k.create_time);
         lkp_put_u64(&b, LKP_F_LAST_ACCESS, (uint64_t)k.last_access_time);
-        if (k.expire_time != 0)
+        if (k.expire_time != LK_EXPIRES_NEVER)
             lkp_put_u64(&b, LKP_F_EXPIRE_TIME, (uint64_t)k.expire_time);
     }
     return finish(w->d, c, &b);
@@ -553,7 +655,7 @@ static bool op_apikey_get(struct lkd_worker *w, struct lkd_conn *c, bool *hello_
         lkp_put_text(&b, LKP_F_MASKED, k.masked);
         lkp_put_u64(&b, LKP_F_CREATE_TIME, (uint64_t)k.create_time);
         lkp_put_u64(&b, LKP_F_LAST_ACCESS, (uint64_t)k.last_access_time);
-        if (k.expire_time != 0)
+        if (k.expire_time != LK_EXPIRES_NEVER)
             lkp_put_u64(&b, LKP_F_EXPIRE_TIME, (uint64_t)k.expire_time);
         if (k.rate_limit != 0)
             lkp_put_u64(&b, LKP_F_RATE_LIMIT, (uint64_t)k.rate_limit << 32 | k.rate_window_s);

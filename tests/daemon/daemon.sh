@@ -6,80 +6,14 @@
 # meanwhile, as an operator would.
 . "$(dirname "$0")/../e2e/lib.sh"
 
-LATCHKEYD=$LK_BUILDDIR/latchkeyd
-DRIVER=$LK_BUILDDIR/tests/daemon/lkd_driver
 HOST=$LK_BUILDDIR/examples/host
 MODULE=$LK_BUILDDIR/.libs/latchkey_plugin.so
-[ -x "$LATCHKEYD" ] && [ -x "$DRIVER" ] || fail "latchkeyd or lkd_driver not built"
 TESTNAME=daemon
 BACKEND=lmdb
-LKD_PID=
 LOG=$WORK/cap/latchkeyd.log
+. "$(dirname "$0")/lib.sh"
 
-stop_daemon_on_exit() {
-    [ -z "$LKD_PID" ] || kill -9 "$LKD_PID" 2>/dev/null || :
-    cleanup
-}
-trap stop_daemon_on_exit EXIT
-
-# The daemon section; $1: extra lines. Slow enough Argon2id (t=3, 32 MiB)
-# that a flood of wrong secrets fills the one-thread pool.
-daemon_config() {
-    cat >"$CFG" <<EOF
-store: {backend: lmdb, path: store.mdb}
-hash: {opslimit: 3, memlimit_kib: 32768}
-records: {flush_interval_ms: 100}
-daemon:
-  socket: lkd.sock
-  read_timeout_ms: 300
-  workers: 2
-  argon2_workers: 1
-  argon2_queue: 2
-$1
-EOF
-}
-
-start_daemon() {
-    "$LATCHKEYD" --config "$CFG" 2>>"$LOG" &
-    LKD_PID=$!
-    _i=0
-    until [ -S "$SOCK" ] && "$DRIVER" conns "$SOCK" 1 >/dev/null 2>&1; do
-        _i=$((_i + 1))
-        [ $_i -lt 100 ] || { cat "$LOG" >&2; fail "latchkeyd did not start"; }
-        kill -0 "$LKD_PID" 2>/dev/null || { cat "$LOG" >&2; fail "latchkeyd exited at start"; }
-        sleep 0.05
-    done
-}
-
-stop_daemon() {
-    kill -TERM "$LKD_PID"
-    wait "$LKD_PID" || fail "latchkeyd exited $? on SIGTERM"
-    LKD_PID=
-}
-
-reload() {
-    daemon_config "$1"
-    _n=$(grep -c '^latchkeyd: reloaded' "$LOG" || :)
-    kill -HUP "$LKD_PID"
-    _i=0
-    until [ "$(grep -c '^latchkeyd: reloaded' "$LOG" || :)" -gt "$_n" ]; do
-        _i=$((_i + 1))
-        [ $_i -lt 100 ] || fail "SIGHUP: no reload: $(tail -n 3 "$LOG")"
-        sleep 0.05
-    done
-}
-
-sockv() { "$LATCHKEY" --socket "$SOCK" "$@"; }
-stat_of() { sockv stats | sed -n "s/^$1 //p"; }
-
-setup_store lmdb
-SOCK=$DIR/lkd.sock
-daemon_config ""
-expect_exit 0 lk user add 100
-new_key 100
-SID1=$SID SK1=$SK
-new_key 100
-SID2=$SID SK2=$SK
+daemon_setup
 new_apikey 100 daemon-test --scope cvm --allow-ip 10.0.0.0/8
 
 start_daemon
@@ -100,12 +34,22 @@ expect_exit_in "$SK1" 3 sockv verify AKIDnotakey
 expect_error AuthFailure.InvalidSecretId
 expect_exit_in "$AK" 0 sockv verify --apikey --ip 10.1.2.3 --service cvm
 expect_exit_in "$AK" 3 sockv verify --apikey --ip 192.0.2.1 --service cvm
-expect_error AuthFailure.IpNotAllowed
+expect_error AuthFailure.SignatureFailure # refused before the secret is checked (issue 19)
 expect_exit 0 sockv key show "$SID1"
 out_has "^Status: *Active"
 expect_exit 2 sockv user list
 expect_error InvalidParameter.ParamError
-err_has "not available through latchkeyd"
+err_has "^latchkey: InvalidParameter.ParamError: user list is not available with --socket; run it on the store.s machine without --socket$"
+# scan --disable proves a find against the store's hash: not through the
+# service, and said so (never taken for a forged value)
+printf 'id=%s\nkey=%s\n' "$SID1" "$SK1" >"$WORK/cap/leak.txt"
+expect_exit 2 sockv scan --disable "$WORK/cap/leak.txt"
+err_has "scan is not available with --socket"
+out_lacks_str ForgedOrRotated
+# import writes in one transaction of the store: not through the service
+printf 'type,uin\nuser,777\n' >"$WORK/cap/import.csv"
+expect_exit 2 sockv import "$WORK/cap/import.csv"
+err_has "^latchkey: InvalidParameter.ParamError: import is not available with --socket; run it on the store.s machine without --socket$"
 
 # the dlopen ABI: "unix:PATH" and a bare socket path
 if [ -f "$MODULE" ] && [ -x "$HOST" ]; then
@@ -119,18 +63,22 @@ fi
 # ------------------------------------------------------------ a disable by the admin tool
 expect_exit 0 lk key disable "$SID1"
 expect_exit_in "$SK1" 3 sockv verify "$SID1"
-expect_error AuthFailure.SecretIdDisabled
+expect_error AuthFailure.SignatureFailure # the right secret: refused before it is checked (issue 19)
 expect_exit 0 lk key enable "$SID1"
 expect_exit_in "$SK1" 0 sockv verify "$SID1"
 note "disable in-process honoured at the next request"
 
 # ------------------------------------------------------------ key lifecycle through the service
 # an expiry set in-process is honoured on the service's warm (cached) path
-expect_exit 0 lk key edit "$SID1" --expires 2001-01-01
+# (--expires takes only a future time: one second ahead, then wait for the
+# clock to pass it; under load this waits longer, it never fails sooner)
+expire_at=$(( $(date +%s) + 2 ))
+expect_exit 0 lk key edit "$SID1" --expires 1s
+while [ "$(date +%s)" -le "$expire_at" ]; do sleep 0.2; done
 expect_exit_in "$SK1" 3 sockv verify "$SID1"
 expect_error 'AuthFailure\.SecretIdExpired'
 expect_exit 0 sockv key show "$SID1"
-out_has '^ExpireTime: *2001-01-01 00:00:00$'
+out_has '^ExpireTime: *20[0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9]'
 expect_exit 0 lk key edit "$SID1" --expires never
 expect_exit_in "$SK1" 0 sockv verify "$SID1"
 # a request limit counts across every client of the one service
@@ -158,6 +106,33 @@ note "hostile clients: $(printf '%s\n' "$OUT" | grep -c '^ok') cases ok"
 run "$DRIVER" conns "$SOCK" 1000
 [ "$RC" = 0 ] || fail "1000 concurrent connections: $OUT"
 note "1000 concurrent connections: $OUT"
+
+# ------------------------------------------------------------ one send per turn (issue 22)
+# The answers to requests that came in one read leave in one send: 20 PINGs
+# in one write cost the service 2 sends (the handshake's, then one for the
+# 20), not 21. Counted with strace where it may attach to the service.
+if command -v strace >/dev/null 2>&1; then
+    strace -f -e trace=sendto -o "$WORK/sends" -p "$LKD_PID" 2>"$WORK/strace.err" &
+    _tracer=$!
+    _i=0
+    until grep -q attached "$WORK/strace.err" 2>/dev/null || ! kill -0 "$_tracer" 2>/dev/null || [ $_i -ge 400 ]; do
+        _i=$((_i + 1))
+        sleep 0.05
+    done
+    if grep -q attached "$WORK/strace.err" 2>/dev/null && kill -0 "$_tracer" 2>/dev/null; then
+        run "$DRIVER" batch "$SOCK" 20
+        [ "$RC" = 0 ] || fail "20 PINGs in one write: $OUT"
+        kill -TERM "$_tracer"
+        wait "$_tracer" || : # strace ends on the signal
+        _n=$(grep -c 'sendto(' "$WORK/sends")
+        [ "$_n" = 2 ] || fail "20 PINGs in one write: $_n sends by the service, expected 2 (the handshake's, then one)"
+        note "20 PINGs in one write: answered in one send (after the handshake's)"
+    else
+        kill "$_tracer" 2>/dev/null
+        wait "$_tracer" 2>/dev/null || :
+        note "strace cannot attach to latchkeyd here: one send per turn not checked"
+    fi
+fi
 
 # a broken configuration at SIGHUP is refused; the service keeps running
 printf 'daemon:\n  workers: many\n' >"$CFG"
@@ -207,8 +182,12 @@ note "48 requests with one wrong secret from 16 threads: $_h Argon2id, all refus
 expect_exit_in "$SK1" 0 sockv verify "$SID1"
 
 # ------------------------------------------------------------ throttling
+# The window is an hour while the attempts land, however slowly (one
+# Argon2id each: at load average 10 five took longer than a 2 s window,
+# issue 19 in tests/RELIABILITY.md); then a reload shortens it to 1 s, which
+# the first failure is soon past, and the key is polled until served again.
 reload "  throttle_failures: 5
-  throttle_window_s: 2"
+  throttle_window_s: 3600"
 run_in "$SK1" "$DRIVER" flood "$SOCK" "$SID2" 1 7
 printf '%s\n' "$OUT" | grep -q '^AuthFailure.SignatureFailure 5$' || fail "throttle: $OUT"
 printf '%s\n' "$OUT" | grep -q '^AuthFailure.TooManyAttempts 2$' || fail "throttle: $OUT"
@@ -216,19 +195,49 @@ _a=$(stat_of Argon2Verifies)
 expect_exit_in "$SK2" 3 sockv verify "$SID2"
 expect_error AuthFailure.TooManyAttempts
 [ "$(stat_of Argon2Verifies)" = "$_a" ] || fail "a throttled attempt cost an Argon2id"
-sleep 0.3
-expect_exit 0 lk records "$SID2"
-out_has "AuthFailure.TooManyAttempts"
-sleep 2
-expect_exit_in "$SK2" 0 sockv verify "$SID2"
+# recorded once the flusher (every 100 ms) has written it
+_i=0
+until lk records "$SID2" 2>/dev/null | grep -q "AuthFailure.TooManyAttempts"; do
+    _i=$((_i + 1))
+    [ $_i -lt 600 ] || fail "the throttled attempt was not recorded in 60 s"
+    sleep 0.1
+done
+reload "  throttle_failures: 5
+  throttle_window_s: 1"
+_i=0
+until printf '%s\n' "$SK2" | sockv verify "$SID2" >/dev/null 2>&1; do
+    _i=$((_i + 1))
+    [ $_i -lt 600 ] || fail "still throttled 60 s after the window was shortened to 1 s"
+    sleep 0.1
+done
 note "throttled after 5 wrong secrets, recorded, served again after the window"
+
+# A request refused before its secret is checked (the key disabled, outside
+# its allowlist or scope) is answered as a wrong secret; on a throttled key
+# as throttled, like every other unproven request, or the throttle would
+# tell which requests the key's state or rules refuse (issue 19). A long
+# window: nothing here waits for it to end.
+reload "  throttle_failures: 3
+  throttle_window_s: 3600"
+expect_exit 0 lk user add 300
+new_key 300
+run_in "$SK1" "$DRIVER" flood "$SOCK" "$SID" 1 3
+printf '%s\n' "$OUT" | grep -q '^AuthFailure.SignatureFailure 3$' || fail "throttle: $OUT"
+expect_exit 0 lk key disable "$SID"
+expect_exit_in "$SK" 3 sockv verify "$SID"
+expect_error AuthFailure.TooManyAttempts
+expect_exit_in "$SK1" 3 sockv verify "$SID"
+expect_error AuthFailure.TooManyAttempts
+expect_exit 0 lk key enable "$SID"
+expect_exit_in "$SK1" 3 sockv verify "$SID"
+expect_error AuthFailure.TooManyAttempts
+note "a throttled key: a disabled one answers as throttled too, right secret or wrong"
 
 # ------------------------------------------------------------ who may connect
 reload "  allow_uids: [12345]"
 expect_exit_in "$SK1" 5 sockv verify "$SID1"
 grep -q "refused a connection from uid 0" "$LOG" || fail "no log line for the refused peer"
 note "root refused when not in allow_uids"
-as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups "$@"; }
 chmod 755 "$WORK" "$DIR"
 if ! command -v setpriv >/dev/null 2>&1 || [ "$(id -u)" != 0 ]; then
     note "setpriv missing or not root: the non-root client case is skipped"

@@ -46,6 +46,31 @@
  *                                        UNIX socket with one request in
  *                                        flight per thread
  *
+ *   lkd_driver garbage SOCK K            K clients pipelining unknown-op frames
+ *                                        as fast as the service reads, reading
+ *                                        every answer, one after the other;
+ *                                        "flooding" once all are going; runs
+ *                                        until killed
+ *   lkd_driver stall SOCK SID K          K clients that never read: a verify
+ *                                        of SID (wrong secret on stdin), then
+ *                                        STATS requests until the service
+ *                                        stops taking them; "stalled", then
+ *                                        holds them until killed
+ *   lkd_driver hold SOCK                 a served connection ("ready"); after a
+ *                                        line on stdin, PING again: "answered"
+ *                                        or "closed" (exit 1)
+ *   lkd_driver pipeline SOCK SID N [K]   K connections (1) together send N
+ *                                        verifies of SID with the secret on
+ *                                        stdin ("random": a new wrong one
+ *                                        each), each without waiting; prints a
+ *                                        count per code
+ *   lkd_driver batch SOCK N              a handshake, then N PINGs in one
+ *                                        write; reads the N answers: prints
+ *                                        "answered K of N"
+ *   lkd_driver slow SOCK GAP_MS          a handshake, then a request, each sent
+ *                                        a byte every GAP_MS: exit 0 when the
+ *                                        service cut both
+ *
  * Secrets come from stdin (first line), never from the command line.
  */
 #include <errno.h>
@@ -292,6 +317,31 @@ static int cmd_hostile(const char *path, int timeout_ms, const char *sid)
     printf("%s unknown op answered, connection kept\n", ok5 ? "ok  " : "FAIL");
     fails += !ok5;
     close(fd);
+
+    /* 5b. frames of the response kind are no requests: refused and closed,
+     * as the handshake and after it */
+    for (int after = 0; after < 2; after++) {
+        uint8_t out[64];
+        lkp_buf b;
+        fd = raw_connect(path);
+        if (after) {
+            send_frame(fd, LKP_OP_HELLO, 0, fill_hello);
+            read_answer(fd, m);
+        }
+        lkp_begin(&b, out, sizeof out, after ? LKP_OP_PING : LKP_OP_HELLO, true, 6);
+        if (!after)
+            fill_hello(&b);
+        lkp_end(&b);
+        send_all(fd, out, b.len);
+        code = read_answer(fd, m);
+        if (code != NULL && strcmp(code, "InvalidParameter.ParamError") != 0) {
+            printf("FAIL a %s of the response kind was answered %s\n", after ? "PING" : "HELLO", code);
+            fails++;
+        } else {
+            fails += closed_within(fd, limit, after ? "PING of the response kind" : "HELLO of the response kind");
+        }
+        close(fd);
+    }
 
     /* 6. half a request, then the client never finishes it: read timeout */
     fd = raw_connect(path);
@@ -709,8 +759,365 @@ static int cmd_idle(const char *path, int ms)
     return rc;
 }
 
+/* ------------------------------------------------------------ abuse (issue 19) */
+
+/* A connection after its handshake; -1 when the service did not answer it. */
+static int hello_connect(const char *path, lkp_msg *m)
+{
+    int fd = raw_connect(path);
+    const char *code;
+    if (fd >= 0 && (send_frame(fd, LKP_OP_HELLO, 0, fill_hello) != 0 || (code = read_answer(fd, m)) == NULL ||
+                    strcmp(code, "Success") != 0)) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* Frames of op (no fields) back to back, as many as fit in n bytes. */
+static size_t fill_frames(uint8_t *buf, size_t n, uint8_t op)
+{
+    size_t o = 0;
+    while (o + LKP_LEN_PREFIX + LKP_HEADER_LEN <= n) {
+        lkp_buf b;
+        lkp_begin(&b, buf + o, LKP_LEN_PREFIX + LKP_HEADER_LEN, op, false, (uint32_t)o);
+        lkp_end(&b);
+        o += b.len;
+    }
+    return o;
+}
+
+static void *drain_main(void *arg)
+{
+    int fd = (int)(intptr_t)arg;
+    uint8_t buf[65536];
+    while (recv(fd, buf, sizeof buf, 0) > 0)
+        ;
+    return NULL;
+}
+
+/* garbage: k clients pipelining frames of an unknown op (each answered
+ * ParamError, the connection kept) as fast as the service takes them,
+ * reading every answer. Each connects once the ones before it have sent
+ * 8 MiB (so a worker that never lets go of one is already held when the
+ * next connects); "flooding" once all have. A 32 MiB send buffer (root:
+ * past wmem_max) keeps the service's side full even when this process
+ * waits long for a CPU on a loaded machine. Runs until killed. */
+static int garbage_connect(const char *path, lkp_msg *m)
+{
+    int fd = hello_connect(path, m), sz = 32 << 20;
+    pthread_t th;
+    if (fd < 0)
+        return -1;
+    if (setsockopt(fd, SOL_SOCKET, SO_SNDBUFFORCE, &sz, sizeof sz) != 0)
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof sz);
+    pthread_create(&th, NULL, drain_main, (void *)(intptr_t)fd);
+    pthread_detach(th);
+    return fd;
+}
+
+static int cmd_garbage(const char *path, int k)
+{
+    static uint8_t buf[65536];
+    size_t len = fill_frames(buf, sizeof buf, 99);
+    lkp_msg *m = new_msg();
+    int fds[64];
+    size_t sent[64] = {0};
+    int open = 0;
+    bool said = false;
+    if (k < 1 || k > 64)
+        return 2;
+    for (;;) {
+        if (open < k && (open == 0 || sent[open - 1] >= (8u << 20))) {
+            if ((fds[open] = garbage_connect(path, m)) < 0) {
+                printf("garbage: no handshake\n");
+                return 1;
+            }
+            open++;
+        }
+        for (int i = 0; i < open; i++) {
+            ssize_t w = send(fds[i], buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w > 0) {
+                sent[i] += (size_t)w;
+            } else if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+                close(fds[i]); /* closed by the service (a timeout on a loaded machine): again */
+                if ((fds[i] = garbage_connect(path, m)) < 0)
+                    return 1;
+            }
+        }
+        if (open == k && sent[k - 1] >= (8u << 20) && !said) {
+            printf("flooding\n");
+            fflush(stdout);
+            said = true;
+        }
+        struct pollfd p[64];
+        for (int i = 0; i < open; i++)
+            p[i] = (struct pollfd){.fd = fds[i], .events = POLLOUT};
+        poll(p, (nfds_t)open, 1000);
+    }
+}
+
+/* stall: k clients that never read an answer: each sends a verify of SID
+ * with a wrong secret (stdin: it waits for an Argon2id thread), then STATS
+ * requests until the service stops taking them (no progress for 3 s);
+ * "stalled" once all have, then holds them open until killed. */
+static int cmd_stall(const char *path, const char *sid, int k)
+{
+    char wrong[128];
+    static uint8_t buf[4096];
+    size_t len = fill_frames(buf, sizeof buf, LKP_OP_STATS);
+    lkp_msg *m = new_msg();
+    if (k < 1 || k > 64 || read_line(wrong, sizeof wrong) != 0)
+        return 2;
+    for (int i = 0; i < k; i++) {
+        int fd = hello_connect(path, m);
+        uint8_t out[512];
+        lkp_buf b;
+        if (fd < 0) {
+            printf("stall: no handshake\n");
+            return 1;
+        }
+        lkp_begin(&b, out, sizeof out, LKP_OP_VERIFY_KEY, false, 1);
+        lkp_put_text(&b, LKP_F_SECRET_ID, sid);
+        lkp_put_bytes(&b, LKP_F_SECRET, wrong, strlen(wrong));
+        lkp_end(&b);
+        send_all(fd, out, b.len);
+        for (;;) {
+            ssize_t w = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+                break; /* closed by the service: also no longer holding it */
+            struct pollfd p = {.fd = fd, .events = POLLOUT};
+            if (w <= 0 && poll(&p, 1, 3000) == 0)
+                break;
+        }
+    }
+    printf("stalled\n");
+    fflush(stdout);
+    for (;;)
+        pause();
+}
+
+/* hold: a connection open with a handshake and a PING answered ("ready");
+ * after a line on stdin, another PING: "answered", or "closed" when the
+ * service has closed it meanwhile (exit 1). */
+static int cmd_hold(const char *path)
+{
+    lkp_msg *m = new_msg();
+    char line[16];
+    const char *code;
+    int fd = hello_connect(path, m);
+    if (fd < 0 || send_frame(fd, LKP_OP_PING, 1, NULL) != 0 || (code = read_answer(fd, m)) == NULL ||
+        strcmp(code, "Success") != 0) {
+        printf("not served\n");
+        return 2;
+    }
+    printf("ready\n");
+    fflush(stdout);
+    if (read_line(line, sizeof line) != 0)
+        return 2;
+    bool ok = send_frame(fd, LKP_OP_PING, 2, NULL) == 0 && (code = read_answer(fd, m)) != NULL &&
+              strcmp(code, "Success") == 0;
+    printf("%s\n", ok ? "answered" : "closed");
+    return ok ? 0 : 1;
+}
+
+/* batch: N PINGs in one write (one turn of the service's worker), then
+ * their answers. */
+static int cmd_batch(const char *path, int n)
+{
+    lkp_msg *m = new_msg();
+    uint8_t buf[64 * (LKP_LEN_PREFIX + LKP_HEADER_LEN)];
+    int fd = hello_connect(path, m), got = 0;
+    if (n < 1 || (size_t)n * (LKP_LEN_PREFIX + LKP_HEADER_LEN) > sizeof buf)
+        n = 0;
+    size_t len = fill_frames(buf, (size_t)n * (LKP_LEN_PREFIX + LKP_HEADER_LEN), LKP_OP_PING);
+    if (fd >= 0 && n > 0 && send(fd, buf, len, MSG_NOSIGNAL) == (ssize_t)len) {
+        const char *code;
+        while (got < n && (code = read_answer(fd, m)) != NULL && strcmp(code, "Success") == 0)
+            got++;
+    }
+    printf("answered %d of %d\n", got, n);
+    if (fd >= 0)
+        close(fd);
+    free(m);
+    return got == n && n > 0 ? 0 : 1;
+}
+
+struct pipe_writer {
+    int fd;
+    const char *sid, *secret;
+    long n;
+};
+
+static void *pipe_writer_main(void *arg)
+{
+    struct pipe_writer *p = arg;
+    static _Thread_local uint8_t buf[65536]; /* one per connection's writer */
+    size_t o = 0;
+    bool random = strcmp(p->secret, "random") == 0;
+    char guess[LK_SECRET_KEY_LEN + 1];
+    for (long i = 0; i < p->n; i++) {
+        lkp_buf b;
+        if (random)
+            lk_keyfmt_new_secret_key(guess);
+        const char *s = random ? guess : p->secret;
+        lkp_begin(&b, buf + o, sizeof buf - o, LKP_OP_VERIFY_KEY, false, (uint32_t)i);
+        lkp_put_text(&b, LKP_F_SECRET_ID, p->sid);
+        lkp_put_bytes(&b, LKP_F_SECRET, s, strlen(s));
+        lkp_end(&b);
+        o += b.len;
+        if (o > sizeof buf - 512 || i == p->n - 1) {
+            if (send_all(p->fd, buf, o) != 0)
+                break;
+            o = 0;
+        }
+    }
+    return NULL;
+}
+
+/* One pipelining connection: its answers counted per code. */
+struct pipe_conn {
+    const char *path;
+    struct pipe_writer w;
+    char codes[16][64];
+    long counts[16], got;
+    int ncodes;
+};
+
+static void *pipe_conn_main(void *arg)
+{
+    struct pipe_conn *pc = arg;
+    lkp_msg *m = new_msg();
+    int fd = hello_connect(pc->path, m);
+    if (fd < 0) {
+        free(m);
+        return NULL;
+    }
+    struct timeval tv = {.tv_sec = 60};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    pc->w.fd = fd;
+    pthread_t th;
+    pthread_create(&th, NULL, pipe_writer_main, &pc->w);
+    const char *code;
+    while (pc->got < pc->w.n && (code = read_answer(fd, m)) != NULL) {
+        int i = 0;
+        while (i < pc->ncodes && strcmp(pc->codes[i], code) != 0)
+            i++;
+        if (i == pc->ncodes && pc->ncodes < 16)
+            snprintf(pc->codes[pc->ncodes++], sizeof pc->codes[0], "%s", code);
+        if (i < 16)
+            pc->counts[i]++;
+        pc->got++;
+    }
+    shutdown(fd, SHUT_RDWR);
+    pthread_join(th, NULL);
+    close(fd);
+    free(m);
+    return NULL;
+}
+
+/* pipeline: k connections (default 1) together send n verifies of SID with
+ * the secret on stdin ("random": a new wrong one each), each without
+ * waiting, while reading the answers; prints a count per code and
+ * "answered K of N". */
+static int cmd_pipeline(const char *path, const char *sid, long n, int k)
+{
+    char secret[128];
+    if (k < 1 || k > 1000 || read_line(secret, sizeof secret) != 0)
+        return 2;
+    struct pipe_conn *pc = calloc((size_t)k, sizeof *pc);
+    pthread_t *th = calloc((size_t)k, sizeof *th);
+    for (int i = 0; i < k; i++) {
+        pc[i].path = path;
+        pc[i].w = (struct pipe_writer){.fd = -1, .sid = sid, .secret = secret, .n = n / k + (i < n % k)};
+        pthread_create(&th[i], NULL, pipe_conn_main, &pc[i]);
+    }
+    char codes[16][64];
+    long counts[16] = {0}, got = 0;
+    int ncodes = 0;
+    for (int i = 0; i < k; i++) {
+        pthread_join(th[i], NULL);
+        got += pc[i].got;
+        for (int c = 0; c < pc[i].ncodes; c++) {
+            int j = 0;
+            while (j < ncodes && strcmp(codes[j], pc[i].codes[c]) != 0)
+                j++;
+            if (j == ncodes && ncodes < 16)
+                snprintf(codes[ncodes++], sizeof codes[0], "%s", pc[i].codes[c]);
+            if (j < 16)
+                counts[j] += pc[i].counts[c];
+        }
+    }
+    for (int i = 0; i < ncodes; i++)
+        printf("%s %ld\n", codes[i], counts[i]);
+    printf("answered %ld of %ld\n", got, n);
+    free(pc);
+    free(th);
+    return got == n ? 0 : 1;
+}
+
+/* Send frame f one byte every gap_ms; "cut after K of L bytes" when the
+ * service closed the connection first (0), "completed" (1). */
+static int trickle(int fd, const uint8_t *f, size_t len, int gap_ms, const char *what)
+{
+    lkp_msg *m = new_msg();
+    size_t i;
+    for (i = 0; i < len; i++) {
+        char c;
+        if (recv(fd, &c, 1, MSG_DONTWAIT) == 0 || send(fd, f + i, 1, MSG_NOSIGNAL) != 1)
+            break;
+        struct timespec ts = {gap_ms / 1000, (long)(gap_ms % 1000) * 1000000};
+        nanosleep(&ts, NULL);
+    }
+    const char *code = i == len ? read_answer(fd, m) : NULL;
+    free(m);
+    if (code != NULL) {
+        printf("FAIL %s: completed one byte every %d ms (%s)\n", what, gap_ms, code);
+        return 1;
+    }
+    printf("ok   %s: cut after %zu of %zu bytes\n", what, i, len);
+    return 0;
+}
+
+/* slow: a handshake, then a request after it, each sent one byte every
+ * gap_ms: the service must cut both at its read deadline. */
+static int cmd_slow(const char *path, int gap_ms)
+{
+    uint8_t out[64];
+    lkp_buf b;
+    lkp_msg *m = new_msg();
+    int fails = 0;
+    int fd = raw_connect(path);
+    lkp_begin(&b, out, sizeof out, LKP_OP_HELLO, false, 0);
+    fill_hello(&b);
+    lkp_end(&b);
+    fails += trickle(fd, out, b.len, gap_ms, "handshake sent a byte at a time");
+    close(fd);
+    fd = hello_connect(path, m);
+    lkp_begin(&b, out, sizeof out, LKP_OP_KEY_STATUS, false, 7);
+    lkp_put_text(&b, LKP_F_KEY_ID, "AKIDAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+    lkp_end(&b);
+    fails += fd < 0 ? 1 : trickle(fd, out, b.len, gap_ms, "request sent a byte at a time");
+    if (fd >= 0)
+        close(fd);
+    free(m);
+    return fails ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 4 && strcmp(argv[1], "garbage") == 0)
+        return cmd_garbage(argv[2], atoi(argv[3]));
+    if (argc >= 5 && strcmp(argv[1], "stall") == 0)
+        return cmd_stall(argv[2], argv[3], atoi(argv[4]));
+    if (argc >= 3 && strcmp(argv[1], "hold") == 0)
+        return cmd_hold(argv[2]);
+    if (argc >= 5 && strcmp(argv[1], "pipeline") == 0)
+        return cmd_pipeline(argv[2], argv[3], atol(argv[4]), argc > 5 ? atoi(argv[5]) : 1);
+    if (argc >= 4 && strcmp(argv[1], "batch") == 0)
+        return cmd_batch(argv[2], atoi(argv[3]));
+    if (argc >= 4 && strcmp(argv[1], "slow") == 0)
+        return cmd_slow(argv[2], atoi(argv[3]));
     if (argc >= 4 && strcmp(argv[1], "idle") == 0)
         return cmd_idle(argv[2], atoi(argv[3]));
     if (argc >= 5 && strcmp(argv[1], "survive") == 0)

@@ -2,7 +2,8 @@
  * test_http_parse.c — latchkeyd's HTTP request reading (daemon/http_parse.c)
  * without a server: Bearer, Basic and API-key header credentials (the
  * mod_authn_latchkey rule for Basic), X-Forwarded-For behind trusted
- * proxies, the service from a header or the URI map, and the status of
+ * proxies, the service from a header or the URI map (normalised as the
+ * proxies route it, whole segments, dot-segment tricks refused), and the status of
  * every verdict (never 200 but for LK_OK).
  */
 #include <setjmp.h>
@@ -94,8 +95,13 @@ static void test_basic(void **state)
     assert_string_equal(c.login, "alice");
     assert_int_equal(basic(ID ":lk-key", &c), LKH_CRED_APIKEY);
     /* any user, anything else as password: an API key (the verify refuses it) */
-    assert_int_equal(basic(":whatever", &c), LKH_CRED_APIKEY);
-    assert_string_equal(c.login, "");
+    assert_int_equal(basic("bob:whatever", &c), LKH_CRED_APIKEY);
+    assert_string_equal(c.login, "bob");
+    /* no user at all: unreadable, as Apache has it (no identity to check) */
+    assert_int_equal(basic(":lk-key", &c), LKH_CRED_BAD);
+    assert_int_equal(c.secret_len, 0);
+    assert_int_equal(basic(":" ID ":s3cret", &c), LKH_CRED_BAD);
+    assert_int_equal(basic(":", &c), LKH_CRED_BAD);
     /* a user longer than a SecretId is never cut down to one */
     assert_int_equal(basic(ID "zz:s3cret", &c), LKH_CRED_PAIR);
     assert_string_equal(c.id, "");
@@ -148,18 +154,88 @@ static void test_client_ip(void **state)
 static void test_service(void **state)
 {
     char out[LK_SERVICE_MAX + 2];
+    bool refused;
     const char *map = "/api/=api,/api/billing/=billing,/web=web";
     (void)state;
-    assert_string_equal(lkh_service(NULL, "/api/x", map, out, sizeof out), "api");
-    assert_string_equal(lkh_service(NULL, "/api/billing/1", map, out, sizeof out), "billing"); /* longest */
-    assert_string_equal(lkh_service(NULL, "/website", map, out, sizeof out), "web");
-    assert_null(lkh_service(NULL, "/other", map, out, sizeof out));
-    assert_null(lkh_service(NULL, "/ap", map, out, sizeof out));
-    assert_null(lkh_service(NULL, NULL, map, out, sizeof out));
-    assert_null(lkh_service(NULL, "/api/x", "", out, sizeof out));
+#define SVC(hdr, uri, m) lkh_service(hdr, uri, m, out, sizeof out, &refused)
+    assert_string_equal(SVC(NULL, "/api/x", map), "api");
+    assert_false(refused);
+    assert_string_equal(SVC(NULL, "/api/billing/1", map), "billing"); /* longest */
+    assert_string_equal(SVC(NULL, "/web", map), "web");
+    assert_string_equal(SVC(NULL, "/web/x?q=/api/", map), "web"); /* the query is no path */
+    assert_null(SVC(NULL, "/other", map));
+    assert_false(refused);
+    assert_null(SVC(NULL, "/ap", map));
+    assert_null(SVC(NULL, NULL, map));
+    assert_null(SVC(NULL, "/api/x", ""));
+    /* whole segments: "/web" is not "/website", "/api/" not "/api" */
+    assert_null(SVC(NULL, "/website", map));
+    assert_false(refused);
+    assert_null(SVC(NULL, "/api", map));
+    assert_null(SVC(NULL, "/apifoo/x", "/api=api"));
+    assert_string_equal(SVC(NULL, "/api", "/api=api"), "api");
+    assert_string_equal(SVC(NULL, "/api/x", "/api=api"), "api");
+    assert_string_equal(SVC(NULL, "/anything", "/=root,/api/=api"), "root");
+    /* the path the proxy routes on, not the one the client wrote */
+    const char *two = "/api/=api,/web/=web";
+    assert_string_equal(SVC(NULL, "/web/../api/x", two), "api");
+    assert_string_equal(SVC(NULL, "/web/%2e%2e/api/x", two), "api");
+    assert_string_equal(SVC(NULL, "/web/.%2E/api/x", two), "api");
+    assert_string_equal(SVC(NULL, "/web//../api/x", two), "api"); /* "//" merged first, as nginx does */
+    assert_string_equal(SVC(NULL, "/web/./../api/x", two), "api");
+    assert_string_equal(SVC(NULL, "//api//x", two), "api");
+    assert_string_equal(SVC(NULL, "/%61pi/x", two), "api"); /* unreserved escapes decoded */
+    assert_string_equal(SVC(NULL, "/api/../web/x?/api/", two), "web");
+    /* refused: what proxies route differently, or no client means */
+    const char *bad[] = {"/web/..%2fapi/x", "/web/..%2Fapi/x", "/web%2f..%2fapi/x", "/web/..%5capi/x",
+                         "/web/..\\api/x", "/web/%00/x", "/web/x%0", "/web/x%zz", "/../api/x", "/web/../../api/x",
+                         "/web/..;/api/x", "/web/.../x", "/web/\x01/x", "api/x", "http://h/api/x", ""};
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        assert_null(SVC(NULL, bad[i], two));
+        if (!refused)
+            fail_msg("not refused: \"%s\"", bad[i]);
+    }
+    /* too long for the normalised path: refused, never cut */
+    static char lng[LKH_PATH_MAX + 8];
+    memset(lng, 'a', sizeof lng - 1);
+    memcpy(lng, "/web/", 5);
+    assert_null(SVC(NULL, lng, two));
+    assert_true(refused);
     /* the header wins, as sent (the verify judges it) */
-    assert_string_equal(lkh_service("cvm", "/api/x", map, out, sizeof out), "cvm");
-    assert_string_equal(lkh_service("", "/api/x", map, out, sizeof out), "");
+    assert_string_equal(SVC("cvm", "/api/x", map), "cvm");
+    assert_string_equal(SVC("", "/api/x", map), "");
+    assert_string_equal(SVC("web", "/web/..%2fapi/x", two), "web");
+    assert_false(refused);
+#undef SVC
+}
+
+static void test_normalize(void **state)
+{
+    char out[64];
+    (void)state;
+    static const char *const cases[][2] = {
+        {"/", "/"},
+        {"/a/b", "/a/b"},
+        {"/a/b/", "/a/b/"},
+        {"/a/./b/.", "/a/b/"},
+        {"/a/b/..", "/a/"},
+        {"/a/b/../..", "/"},
+        {"/a//b///c", "/a/b/c"},
+        {"/a/%7e%41%2D", "/a/~A-"},
+        {"/a/%3b%20x", "/a/%3B%20x"}, /* reserved and others stay escaped */
+        {"/a/b?x=../..#f", "/a/b"},
+        {"/a/\xc3\xa9", "/a/\xc3\xa9"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        if (!lkh_normalize_path(cases[i][0], out, sizeof out))
+            fail_msg("refused: \"%s\"", cases[i][0]);
+        assert_string_equal(out, cases[i][1]);
+    }
+    assert_false(lkh_normalize_path("/a/%2f", out, sizeof out));
+    assert_string_equal(out, "");
+    assert_false(lkh_normalize_path("/0123456789/0123456789/0123456789/0123456789/0123456789/0123456789", out,
+                                    sizeof out));
+    assert_false(lkh_normalize_path(NULL, out, sizeof out));
 }
 
 static void test_status(void **state)
@@ -167,6 +243,7 @@ static void test_status(void **state)
     (void)state;
     assert_int_equal(lkh_http_status(LK_OK), 200);
     assert_int_equal(lkh_http_status(LK_DENY_MALFORMED), 401);
+    assert_int_equal(lkh_http_status(LK_DENY_MISSING), 401); /* no credential: the challenges say how */
     assert_int_equal(lkh_http_status(LK_DENY_UNKNOWN_KEY), 401);
     assert_int_equal(lkh_http_status(LK_DENY_BAD_SECRET), 401);
     assert_int_equal(lkh_http_status(LK_DENY_LOGIN), 401);
@@ -191,7 +268,8 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bearer_and_header), cmocka_unit_test(test_basic), cmocka_unit_test(test_client_ip),
-        cmocka_unit_test(test_service),           cmocka_unit_test(test_status),
+        cmocka_unit_test(test_service),           cmocka_unit_test(test_normalize),
+        cmocka_unit_test(test_status),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

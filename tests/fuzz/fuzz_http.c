@@ -16,7 +16,9 @@
  *  - the client address is "" or an address lk_ip_parse accepts, and the
  *    peer itself whenever the peer is not trusted or sends no header;
  *  - the service is NULL or a NUL-terminated string within its buffer, and
- *    without a header it is a service the map names;
+ *    without a header it is a service the map names; a refused URI names none;
+ *  - a normalised path starts with '/', has no "//", dot-segment, encoded
+ *    '/' or '\\' left, and normalises to itself;
  *  - lkh_http_status is 200 only for LK_OK.
  */
 #include "fuzz_common.h"
@@ -29,6 +31,17 @@ static char cred[LKH_CRED_BUF];
 static int inside(const char *p)
 {
     return p >= cred && p < cred + sizeof cred;
+}
+
+/* s holds an escape of byte c ("%2F", "%2f") */
+static int has_escape(const char *s, unsigned c)
+{
+    for (; (s = strchr(s, '%')) != NULL; s++) {
+        unsigned v;
+        if (sscanf(s + 1, "%2x", &v) == 1 && v == c)
+            return 1;
+    }
+    return 0;
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -53,7 +66,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (k == LKH_CRED_APIKEY || k == LKH_CRED_PAIR) {
         FUZZ_CHECK(inside(c.secret));
         FUZZ_CHECK(strnlen(c.secret, (size_t)(cred + sizeof cred - c.secret)) == c.secret_len);
-        FUZZ_CHECK(c.login == NULL || inside(c.login));
+        FUZZ_CHECK(c.login == NULL || (inside(c.login) && c.login[0] != '\0')); /* an empty user is refused */
     } else {
         FUZZ_CHECK(c.secret_len == 0);
     }
@@ -80,7 +93,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
 
     char out[LK_SERVICE_MAX + 2];
-    const char *s = lkh_service(flags & 8 ? svc : NULL, uri, map, out, sizeof out);
+    bool refused;
+    const char *s = lkh_service(flags & 8 ? svc : NULL, uri, map, out, sizeof out, &refused);
+    FUZZ_CHECK(!refused || s == NULL);
     if (s != NULL) {
         FUZZ_CHECK(s == out && memchr(out, '\0', sizeof out) != NULL);
         if (!(flags & 8)) { /* from the map: "=<service>" is in it */
@@ -88,6 +103,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             snprintf(needle, sizeof needle, "=%s", out);
             FUZZ_CHECK(strstr(map, needle) != NULL);
         }
+    }
+
+    static char path[LKH_PATH_MAX];
+    if (lkh_normalize_path(uri, path, sizeof path)) {
+        /* what the map is matched on: no dot-segment, "//", encoded '/' or '\' left, idempotent */
+        size_t plen = strlen(path);
+        FUZZ_CHECK(path[0] == '/' && strstr(path, "//") == NULL && strstr(path, "/./") == NULL &&
+                   strstr(path, "/..") == NULL && !has_escape(path, 0x2f) &&
+                   !has_escape(path, 0x5c) && strchr(path, '\\') == NULL);
+        FUZZ_CHECK(!(plen >= 2 && strcmp(path + plen - 2, "/.") == 0));
+        static char again[LKH_PATH_MAX];
+        FUZZ_CHECK(lkh_normalize_path(path, again, sizeof again) && strcmp(again, path) == 0);
+    } else {
+        FUZZ_CHECK(path[0] == '\0');
     }
 
     FUZZ_CHECK((lkh_http_status((lk_status)(flags >> 3)) == 200) == (flags >> 3 == LK_OK));

@@ -9,14 +9,18 @@
  *  - nothing is read outside the text (an exact-size heap copy: ASan);
  *  - every find lies inside the text, in order, without overlap, and is
  *    exactly what the format checks accept (prefix, length, checksum), with
- *    no letter or digit right before or after it;
+ *    no letter or digit right after it, and none right before it unless an
+ *    escape ends there (%3D, \n, \x3d, \u003d...);
  *  - public_id is the SecretId / the API key's first 15 characters, "" for a
  *    SecretKey;
  *  - the count returned equals the finds reported, and a stop from the
  *    callback stops the scan;
- *  - a real key spliced in with a separator on both sides is always found.
+ *  - a real key spliced in with a separator on both sides is always found,
+ *    also when the separator before it is an escape ending in a letter or
+ *    digit (URL encoding, JSON and C escapes: issue 19, finding 7).
  */
 #include <ctype.h>
+#include <strings.h>
 
 #include "fuzz_common.h"
 #include "lk_internal.h"
@@ -44,6 +48,27 @@ static bool alnum_at(const char *t, size_t len, size_t i)
     return i < len && isalnum((unsigned char)t[i]);
 }
 
+/* Escapes that stand for a separator (what lk_scan_text accepts before a key). */
+static const char *const escapes[] = {"%3D", "%3d", "%20", "\\n", "\\t", "\\r", "\\x3d", "\\u003d"};
+#define N_ESCAPES (sizeof escapes / sizeof escapes[0])
+
+static bool escape_ends_at(const char *t, size_t i)
+{
+    for (size_t k = 0; k < N_ESCAPES; k++) {
+        size_t el = strlen(escapes[k]);
+        if (i >= el && strncasecmp(t + i - el, escapes[k], el) == 0)
+            return true;
+    }
+    /* the scanner takes any hex digits after % and \x, \u, and more letters after \ */
+    return (i >= 3 && t[i - 3] == '%' && isxdigit((unsigned char)t[i - 2]) && isxdigit((unsigned char)t[i - 1])) ||
+           (i >= 4 && t[i - 4] == '\\' && t[i - 3] == 'x' && isxdigit((unsigned char)t[i - 2]) &&
+            isxdigit((unsigned char)t[i - 1])) ||
+           (i >= 6 && t[i - 6] == '\\' && t[i - 5] == 'u' && isxdigit((unsigned char)t[i - 4]) &&
+            isxdigit((unsigned char)t[i - 3]) && isxdigit((unsigned char)t[i - 2]) &&
+            isxdigit((unsigned char)t[i - 1])) ||
+           (i >= 2 && t[i - 2] == '\\' && t[i - 1] != '\0' && strchr("nrtbfv0", t[i - 1]) != NULL);
+}
+
 static int check(void *arg, const lk_found_cred *f)
 {
     seen *s = arg;
@@ -65,7 +90,7 @@ static int check(void *arg, const lk_found_cred *f)
     default:
         FUZZ_CHECK(!"unknown kind");
     }
-    FUZZ_CHECK(f->offset == 0 || !alnum_at(s->text, s->len, f->offset - 1));
+    FUZZ_CHECK(f->offset == 0 || !alnum_at(s->text, s->len, f->offset - 1) || escape_ends_at(s->text, f->offset));
     FUZZ_CHECK(!alnum_at(s->text, s->len, f->offset + f->len));
     if (s->spliced_len && f->offset == s->spliced_at && f->len == s->spliced_len)
         s->spliced_found = true;
@@ -80,18 +105,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     uint8_t mode = data[0], where = data[1];
     data += 2, size -= 2;
-    size_t extra = mode < 3 ? strlen(real[mode]) + 2 : 0;
+    /* modes 0-2: " KEY "; 3-5: ESCAPE KEY " " (an escape right before it) */
+    const char *before = mode < 3 ? " " : mode < 6 ? escapes[where % N_ESCAPES] : "";
+    const char *key = mode < 6 ? real[mode % 3] : "";
+    size_t bl = strlen(before), extra = mode < 6 ? bl + strlen(key) + 1 : 0;
     char *text = malloc(size + extra ? size + extra : 1);
     FUZZ_CHECK(text != NULL);
     seen s = {.text = text, .stop_after = (size_t)-1};
     size_t at = size ? where % (size + 1) : 0;
     memcpy(text, data, at);
-    if (extra) { /* " KEY " at `at`: separators on both sides */
-        text[at] = ' ';
-        memcpy(text + at + 1, real[mode], extra - 2);
+    if (extra) { /* separators on both sides */
+        memcpy(text + at, before, bl);
+        memcpy(text + at + bl, key, extra - bl - 1);
         text[at + extra - 1] = ' ';
-        s.spliced_at = at + 1;
-        s.spliced_len = extra - 2;
+        s.spliced_at = at + bl;
+        s.spliced_len = extra - bl - 1;
     }
     memcpy(text + at + extra, data + at, size - at);
     s.len = size + extra;
