@@ -44,6 +44,12 @@ static const struct opt_def opt_table[OPT_COUNT_] = {
     [OPT_SINCE] = {"--since", 1},
     [OPT_KEY] = {"--key", 1},
     [OPT_RATE_LIMIT] = {"--rate-limit", 1},
+    [OPT_SELF_SERVICE] = {"--self-service", 1},
+    [OPT_ENDPOINT] = {"--endpoint", 1},
+    [OPT_CREDENTIALS] = {"--credentials", 1},
+    [OPT_CACERT] = {"--cacert", 1},
+    [OPT_SECRETS_OUT] = {"--secrets-out", 1},
+    [OPT_WIDE] = {"--wide", 0},
 };
 
 const char *args_opt_name(enum opt_id id)

@@ -46,6 +46,12 @@ enum opt_id {
     OPT_SINCE,
     OPT_KEY,
     OPT_RATE_LIMIT,
+    OPT_SELF_SERVICE,
+    OPT_ENDPOINT,
+    OPT_CREDENTIALS,
+    OPT_CACERT,
+    OPT_SECRETS_OUT,
+    OPT_WIDE,
     OPT_COUNT_
 };
 

@@ -46,6 +46,7 @@ struct cli {
     const char *const *arg; /* positionals after the command words */
     size_t narg;
     lk_ctx *ctx;            /* opened by cli_open, closed by main */
+    const char *endpoint;   /* --endpoint or $LATCHKEY_ENDPOINT: the management API; NULL: local */
 };
 
 /* Open the store named by the config (sets c->ctx). Returns an exit code. */
@@ -55,10 +56,18 @@ int cli_open(struct cli *c);
  * Returns CLI_EXIT_OK or reports a usage error and returns CLI_EXIT_USAGE. */
 int cli_uin(struct cli *c, const char *s, const char *what, uint64_t *out);
 
-/* A time option (--expires, --grace, --within): span_only takes only a span
- * ("24h") and gives seconds; else a span from now or a UTC date, as Unix
- * seconds; allow_never accepts "never" as 0. Returns an exit code. */
-int cli_time(struct cli *c, enum opt_id id, int span_only, int allow_never, int64_t *out);
+/* A time option (--expires, --grace, --within): flags as lk_parse_time's
+ * (LK_TIME_SPAN_ONLY takes only a span, "24h", and gives seconds; else a
+ * span from now or a UTC date, as Unix seconds; LK_TIME_FUTURE refuses a
+ * date not in the future, as every --expires does); allow_never accepts
+ * "never" as LK_EXPIRES_NEVER. Returns an exit code. */
+int cli_time(struct cli *c, enum opt_id id, int flags, int allow_never, int64_t *out);
+
+/* The options of key rotate / apikey reroll: --force, and --expires when
+ * given (else the new key keeps the old one's expiry). */
+lk_rotate_opts cli_rotate_opts(const struct cli *c, int64_t grace, int64_t expires);
+/* Say on stderr that the new key kept the old one's expiry (text output). */
+void cli_note_carried_expiry(const struct cli *c, const lk_rotate_opts *o, int64_t expire_time);
 
 /* command handlers: each returns an exit code */
 int cmd_init(struct cli *c);
@@ -91,6 +100,7 @@ int cmd_verify(struct cli *c);
 int cmd_records(struct cli *c);
 int cmd_stats(struct cli *c);
 int cmd_store_copy(struct cli *c);
+int cmd_import(struct cli *c);
 
 /* help.c */
 void help_print(FILE *f);

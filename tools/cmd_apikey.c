@@ -89,6 +89,8 @@ static void json_apikey(struct jdoc *d, json_object *parent, const char *key, co
     out_jtime(d, o, "CreateTime", k->create_time);
     out_jtime(d, o, "LastAccessTime", k->last_access_time);
     out_jtime(d, o, "ExpireTime", k->expire_time);
+    if (out_key_expired(k->status, k->expire_time)) /* else Tencent's shape, unchanged */
+        jo_bool(d, o, "Expired", true);
     if (k->rate_limit == 0) {
         jo_null(d, o, "RateLimit");
     } else {
@@ -116,7 +118,7 @@ static int field_apikey(struct cli *c, const lk_apikey *k, const lk_secret *valu
     if (value)
         field_print_secret(stdout, "ApiKey", lk_secret_str(value), lk_secret_len(value));
     field_print(stdout, "MaskedKey", k->masked);
-    field_print(stdout, "Status", lk_key_status_name(k->status));
+    field_print(stdout, "Status", out_key_status(k->status, k->expire_time));
     field_print(stdout, "Scope", scope);
     field_print(stdout, "AllowIp", ips);
     field_print(stdout, "RootUin", root);
@@ -140,18 +142,20 @@ static int print_apikey(struct cli *c, const char *member, const lk_apikey *k, c
     return out_end(c, &d, resp);
 }
 
-/* One table row; 0 or -1 on out of memory. */
-static int table_apikey(struct table *t, const lk_apikey *k)
+/* One table row, all columns (--wide) or those that fit 100 columns; 0 or
+ * -1 on out of memory. */
+static int table_apikey(struct table *t, const lk_apikey *k, int wide)
 {
     char ct[OUT_TIME_LEN], at[OUT_TIME_LEN], et[OUT_TIME_LEN], rb[32];
     char *scope = csv_join(k->scope, k->scope_count, SCOPE_ALL);
     char *ips = csv_join(k->allow_ip, k->allow_ip_count, "any");
     int r = -1;
     if (scope && ips) {
-        const char *row[] = {k->id,  k->name, k->masked, lk_key_status_name(k->status), scope, ips,
+        const char *row[] = {k->id,  k->name, k->masked, out_key_status(k->status, k->expire_time), scope, ips,
                              out_time(k->create_time, ct), out_time(k->last_access_time, at),
                              out_time(k->expire_time, et), rate_text(k, rb)};
-        table_row(t, row);
+        const char *narrow[] = {row[0], row[1], row[3], row[4], row[8], row[9]};
+        table_row(t, wide ? row : narrow);
         r = t->oom ? -1 : 0;
     }
     free(scope);
@@ -172,11 +176,22 @@ static int print_apikeys(struct cli *c, const lk_apikey *keys, size_t n)
     }
     static const char *const head[] = {"KeyId",      "Name",           "Key",        "Status",   "Scope", "AllowIp",
                                        "CreateTime", "LastAccessTime", "ExpireTime", "RateLimit"};
+    static const char *const narrow[] = {"KeyId", "Name", "Status", "Scope", "ExpireTime", "RateLimit"};
+    /* 100 columns: KeyId 15, Status 8, ExpireTime 25, RateLimit at most 17
+     * ("1000000000/86400s") and the gaps leave 25 for Name and Scope, which
+     * are cut with "…" */
+    int wide = (c->a.seen & OPT_BIT(OPT_WIDE)) != 0;
     struct table t;
     int r = 0;
-    table_init(&t, 10, head);
+    if (wide) {
+        table_init(&t, 10, head);
+    } else {
+        table_init(&t, 6, narrow);
+        table_limit(&t, 1, 13);
+        table_limit(&t, 3, 12);
+    }
     for (size_t i = 0; i < n && r == 0; i++)
-        r = table_apikey(&t, &keys[i]);
+        r = table_apikey(&t, &keys[i], wide);
     if (r == 0)
         r = table_print(&t, stdout);
     table_free(&t);
@@ -211,7 +226,7 @@ int cmd_apikey_create(struct cli *c)
     uint32_t limit = 0, window = 0;
     int rc = cli_uin(c, c->arg[0], "ROOT_UIN", &root);
     if (rc == CLI_EXIT_OK)
-        rc = cli_time(c, OPT_EXPIRES, 0, 0, &expires);
+        rc = cli_time(c, OPT_EXPIRES, LK_TIME_FUTURE, 0, &expires);
     if (rc == CLI_EXIT_OK)
         rc = rate_option(c, 0, &limit, &window, &given);
     if (rc == CLI_EXIT_OK && !c->a.val[OPT_NAME])
@@ -303,7 +318,7 @@ int cmd_apikey_edit(struct cli *c)
         rc = out_usage(c, "'apikey edit': nothing to change (give --description, --scope, --allow-ip, --expires or "
                           "--rate-limit)");
     if (rc == CLI_EXIT_OK)
-        rc = cli_time(c, OPT_EXPIRES, 0, 1, &expires);
+        rc = cli_time(c, OPT_EXPIRES, LK_TIME_FUTURE, 1, &expires);
     if (rc == CLI_EXIT_OK)
         rc = rate_option(c, 1, &limit, &window, &rate_given);
     if (rc == CLI_EXIT_OK)
@@ -324,6 +339,11 @@ int cmd_apikey_edit(struct cli *c)
         edit.rate_window_s = window;
         lk_status st = lk_apikey_edit_key(c->ctx, c->arg[0], &edit); /* all of it, or nothing */
         rc = st == LK_OK ? out_done(c, "Updated API key %s.", c->arg[0]) : out_status_error(c, st);
+        lk_apikey k; /* the new values, as user edit shows them */
+        if (rc == CLI_EXIT_OK && !c->json && lk_apikey_get(c->ctx, c->arg[0], &k) == LK_OK) {
+            rc = field_apikey(c, &k, NULL);
+            lk_apikey_release(&k);
+        }
     }
     csv_free(&scope);
     csv_free(&ips);
@@ -369,18 +389,20 @@ int cmd_apikey_reroll(struct cli *c)
     if (!c->a.val[OPT_GRACE])
         rc = out_usage(c, "'apikey reroll': --grace SPAN is required (how long the old value keeps working, e.g. 1h)");
     if (rc == CLI_EXIT_OK)
-        rc = cli_time(c, OPT_GRACE, 1, 0, &grace);
+        rc = cli_time(c, OPT_GRACE, LK_TIME_SPAN_ONLY, 0, &grace);
     if (rc == CLI_EXIT_OK)
-        rc = cli_time(c, OPT_EXPIRES, 0, 0, &expires);
+        rc = cli_time(c, OPT_EXPIRES, LK_TIME_FUTURE, 1, &expires);
     if (rc == CLI_EXIT_OK)
         rc = cli_open(c);
     if (rc != CLI_EXIT_OK)
         return rc;
     lk_apikey k;
     lk_secret *value = NULL;
-    lk_status st = lk_apikey_reroll(c->ctx, c->arg[0], grace, expires, &k, &value);
+    lk_rotate_opts o = cli_rotate_opts(c, grace, expires);
+    lk_status st = lk_apikey_reroll_with(c->ctx, c->arg[0], &o, &k, &value);
     if (st != LK_OK)
         return out_status_error(c, st);
+    cli_note_carried_expiry(c, &o, k.expire_time);
     lk_apikey old;
     char t[OUT_TIME_LEN];
     bool have_old = lk_apikey_get(c->ctx, c->arg[0], &old) == LK_OK;

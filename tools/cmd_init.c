@@ -135,21 +135,26 @@ static int create_config(struct cli *c, const char *backend, const char *store)
     return CLI_EXIT_OK;
 }
 
-static int print_created(struct cli *c, const lk_config *cfg, const char *what)
+/* where: the store's path, or a database server as host:port/db; done:
+ * what was done to a database schema ("" for a file store). */
+static int print_created(struct cli *c, const lk_config *cfg, const char *what, const char *where, const char *done)
 {
     const char *backend = lk_config_get(cfg, "store.backend");
-    const char *store = lk_config_get(cfg, "store.path");
     if (c->json) {
         struct jdoc d;
         json_object *resp = out_begin(&d);
         jo_str(&d, resp, "Config", c->config_path);
         jo_str(&d, resp, "Backend", backend);
-        jo_str(&d, resp, "Store", store);
+        jo_str(&d, resp, "Store", where);
+        if (*done)
+            jo_str(&d, resp, "Schema", done);
         return out_end(c, &d, resp);
     }
     field_print(stdout, what, c->config_path);
     field_print(stdout, "Backend", backend);
-    field_print(stdout, "Store", store);
+    field_print(stdout, "Store", where);
+    if (*done)
+        field_print(stdout, "Schema", done);
     return CLI_EXIT_OK;
 }
 
@@ -166,15 +171,16 @@ static int create_store(struct cli *c, int make_store_dir)
         lk_config_free(cfg);
         return rc;
     }
+    char where[512] = "", done[512] = "";
     if (st == LK_OK)
-        st = lk_store_create(cfg);
+        st = lk_store_create_described(cfg, where, sizeof where, done, sizeof done);
     if (st != LK_OK) {
         int rc = out_status_error(c, st);
         unlink(c->config_path);
         lk_config_free(cfg);
         return rc;
     }
-    int rc = print_created(c, cfg, "Created config");
+    int rc = print_created(c, cfg, "Created config", where, done);
     lk_config_free(cfg);
     return rc;
 }
@@ -204,8 +210,11 @@ static int create_store_of_existing(struct cli *c)
         rc = out_error(c, CLI_EXIT_SYSTEM, lk_status_code(LK_ERR_STORE), "cannot create the directory of %s: %s", store,
                        strerror(errno));
     if (rc == CLI_EXIT_OK) {
-        lk_status ls = lk_store_create(cfg);
-        rc = ls == LK_OK ? print_created(c, cfg, "Created store for") : out_status_error(c, ls);
+        /* a database: its schema line says whether anything was created */
+        char where[512] = "", done[512] = "";
+        lk_status ls = lk_store_create_described(cfg, where, sizeof where, done, sizeof done);
+        rc = ls == LK_OK ? print_created(c, cfg, remote ? "Store for" : "Created store for", where, done)
+                         : out_status_error(c, ls);
     }
     lk_config_free(cfg);
     return rc;

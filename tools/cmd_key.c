@@ -23,7 +23,7 @@ static int print_created(struct cli *c, const lk_access_key *k, lk_secret *secre
         jo_secret(&d, o, "SecretAccessKey", lk_secret_str(secret), lk_secret_len(secret));
         jo_str(&d, o, "Status", lk_key_status_name(k->status));
         out_jtime(&d, o, "CreateTime", k->create_time);
-        if (k->expire_time != 0) /* else exactly CAM's CreateAccessKey response */
+        if (k->expire_time != LK_EXPIRES_NEVER) /* else exactly CAM's CreateAccessKey response */
             out_jtime(&d, o, "ExpireTime", k->expire_time);
         if (old) { /* rotate: the pair it replaces, and when that stops working */
             json_object *p = jo_obj(&d, resp, "RotatedAccessKey");
@@ -55,7 +55,7 @@ int cmd_key_create(struct cli *c)
     int64_t expires;
     int rc = cli_uin(c, c->arg[0], "UIN", &uin);
     if (rc == CLI_EXIT_OK)
-        rc = cli_time(c, OPT_EXPIRES, 0, 0, &expires);
+        rc = cli_time(c, OPT_EXPIRES, LK_TIME_FUTURE, 0, &expires);
     if (rc == CLI_EXIT_OK)
         rc = cli_open(c);
     if (rc != CLI_EXIT_OK)
@@ -78,6 +78,8 @@ static void json_key(struct jdoc *d, json_object *parent, const char *key, const
     out_jtime(d, o, "CreateTime", k->create_time);
     out_jtime(d, o, "LastAccessTime", k->last_access_time);
     out_jtime(d, o, "ExpireTime", k->expire_time);
+    if (out_key_expired(k->status, k->expire_time)) /* else CAM's shape, unchanged */
+        jo_bool(d, o, "Expired", true);
 }
 
 static int print_keys(struct cli *c, const lk_access_key *keys, size_t n)
@@ -96,7 +98,7 @@ static int print_keys(struct cli *c, const lk_access_key *keys, size_t n)
     table_init(&t, 5, head);
     for (size_t i = 0; i < n; i++) {
         char ct[OUT_TIME_LEN], at[OUT_TIME_LEN], et[OUT_TIME_LEN];
-        const char *row[] = {keys[i].secret_id, lk_key_status_name(keys[i].status),
+        const char *row[] = {keys[i].secret_id, out_key_status(keys[i].status, keys[i].expire_time),
                              out_time(keys[i].create_time, ct), out_time(keys[i].last_access_time, at),
                              out_time(keys[i].expire_time, et)};
         table_row(&t, row);
@@ -143,7 +145,7 @@ int cmd_key_show(struct cli *c)
     snprintf(uin, sizeof uin, "%llu", (unsigned long long)k.uin);
     field_print(stdout, "SecretId", k.secret_id);
     field_print(stdout, "Uin", uin);
-    field_print(stdout, "Status", lk_key_status_name(k.status));
+    field_print(stdout, "Status", out_key_status(k.status, k.expire_time));
     field_print(stdout, "CreateTime", out_time(k.create_time, ct));
     field_print(stdout, "LastAccessTime", out_time(k.last_access_time, at));
     field_print(stdout, "ExpireTime", out_time(k.expire_time, at));
@@ -207,7 +209,7 @@ int cmd_key_edit(struct cli *c)
     if (rc == CLI_EXIT_OK)
         rc = owner_uin(c, &owner);
     if (rc == CLI_EXIT_OK)
-        rc = cli_time(c, OPT_EXPIRES, 0, 1, &expires);
+        rc = cli_time(c, OPT_EXPIRES, LK_TIME_FUTURE, 1, &expires);
     if (rc == CLI_EXIT_OK)
         rc = cli_open(c);
     if (rc != CLI_EXIT_OK)
@@ -215,7 +217,9 @@ int cmd_key_edit(struct cli *c)
     lk_status st = lk_key_set_expiry(c->ctx, c->arg[0], owner, expires);
     if (st != LK_OK)
         return out_status_error(c, st);
-    return out_done(c, "Updated access key %s.", c->arg[0]);
+    char t[OUT_TIME_LEN];
+    return out_done(c, "Updated access key %s: ExpireTime %s.", c->arg[0],
+                    expires == LK_EXPIRES_NEVER ? "never" : out_time(expires, t));
 }
 
 int cmd_key_rotate(struct cli *c)
@@ -228,18 +232,20 @@ int cmd_key_rotate(struct cli *c)
     if (rc == CLI_EXIT_OK)
         rc = owner_uin(c, &owner);
     if (rc == CLI_EXIT_OK)
-        rc = cli_time(c, OPT_GRACE, 1, 0, &grace);
+        rc = cli_time(c, OPT_GRACE, LK_TIME_SPAN_ONLY, 0, &grace);
     if (rc == CLI_EXIT_OK)
-        rc = cli_time(c, OPT_EXPIRES, 0, 0, &expires);
+        rc = cli_time(c, OPT_EXPIRES, LK_TIME_FUTURE, 1, &expires);
     if (rc == CLI_EXIT_OK)
         rc = cli_open(c);
     if (rc != CLI_EXIT_OK)
         return rc;
     lk_access_key k;
     lk_secret *secret = NULL;
-    lk_status st = lk_key_rotate(c->ctx, c->arg[0], owner, grace, expires, &k, &secret);
+    lk_rotate_opts o = cli_rotate_opts(c, grace, expires);
+    lk_status st = lk_key_rotate_with(c->ctx, c->arg[0], owner, &o, &k, &secret);
     if (st != LK_OK)
         return out_status_error(c, st);
+    cli_note_carried_expiry(c, &o, k.expire_time);
     /* the old pair's new expiry; the new secret is shown even if this read fails */
     lk_access_key old;
     return print_created(c, &k, secret, lk_key_get(c->ctx, c->arg[0], &old) == LK_OK ? &old : NULL);

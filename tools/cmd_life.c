@@ -44,6 +44,10 @@ static int print_expiring(struct cli *c, const lk_expiring_key *keys, size_t n, 
     }
     static const char *const head[] = {"KeyId", "Kind", "Uin", "Name", "Status", "ExpireTime", "State"};
     struct table t;
+    if (n == 0) { /* a bare header would look like a failure */
+        printf("No key expires within %s.\n", c->a.val[OPT_WITHIN] ? c->a.val[OPT_WITHIN] : DEFAULT_WITHIN);
+        return CLI_EXIT_OK;
+    }
     table_init(&t, 7, head);
     for (size_t i = 0; i < n; i++) {
         char uin[24], et[OUT_TIME_LEN];
@@ -64,7 +68,7 @@ int cmd_expiring(struct cli *c)
     int64_t now = (int64_t)time(NULL);
     int rc;
     if (c->a.val[OPT_WITHIN])
-        rc = cli_time(c, OPT_WITHIN, 1, 0, &within);
+        rc = cli_time(c, OPT_WITHIN, LK_TIME_SPAN_ONLY, 0, &within);
     else
         rc = lk_parse_time(DEFAULT_WITHIN, now, 1, &within) == LK_OK ? CLI_EXIT_OK : out_nomem(c);
     if (rc == CLI_EXIT_OK)
@@ -149,11 +153,21 @@ static void gbuf_free(struct gbuf *b)
     memset(b, 0, sizeof *b);
 }
 
+/* What --disable learnt of a find's whole value (nothing without --disable). */
+enum match {
+    MATCH_UNCHECKED = 0,
+    MATCH_YES,    /* the key's own value: its stored hash matches */
+    MATCH_NO,     /* well-formed, names the key, but is not its value: forged or already rotated */
+    MATCH_NO_PAIR /* a SecretId with no SecretKey near it to prove it (a SecretId alone is public) */
+};
+
 struct hit {
     lk_cred_kind kind;
-    char id[LK_SECRET_ID_LEN + 1];
+    char id[LK_SECRET_ID_LEN + 1]; /* a SecretKey's: the SecretId it was proven with */
     const char *file;
     size_t line;
+    size_t offset; /* in the file's text, while it is read */
+    enum match match;
 };
 
 struct hits {
@@ -185,10 +199,65 @@ static int on_found(void *arg, const lk_found_cred *f)
     memcpy(x->id, f->public_id, sizeof x->id);
     x->file = h->file;
     x->line = h->line;
+    x->offset = f->offset;
+    x->match = MATCH_UNCHECKED;
     return 0;
 }
 
-static int scan_one(struct cli *c, const char *path, struct hits *h)
+/* A SecretId is proven by a SecretKey of the same file that matches it: the
+ * next one after it, else the last one before it, not already proven to be
+ * another's. At most two Argon2id. */
+static lk_status match_pair(struct cli *c, struct hits *h, size_t from, size_t i, const char *text)
+{
+    struct hit *x = &h->items[i];
+    size_t cand[2];
+    int n = 0;
+    for (size_t j = i + 1; j < h->n && n == 0; j++)
+        if (h->items[j].kind == LK_CRED_SECRET_KEY && h->items[j].match != MATCH_YES)
+            cand[n++] = j;
+    for (size_t j = i; j-- > from;)
+        if (h->items[j].kind == LK_CRED_SECRET_KEY && h->items[j].match != MATCH_YES) {
+            cand[n++] = j;
+            break;
+        }
+    lk_status st = LK_DENY_BAD_SECRET;
+    x->match = n == 0 ? MATCH_NO_PAIR : MATCH_NO;
+    for (int k = 0; k < n && st == LK_DENY_BAD_SECRET; k++) {
+        st = lk_key_matches(c->ctx, x->id, text + h->items[cand[k]].offset, LK_SECRET_KEY_LEN);
+        if (st == LK_OK) {
+            memcpy(h->items[cand[k]].id, x->id, sizeof x->id);
+            h->items[cand[k]].match = MATCH_YES;
+        }
+    }
+    return n == 0 ? LK_DENY_BAD_SECRET : st;
+}
+
+/* --disable acts only on a value proven to be the key's own: its whole value
+ * must match the stored hash (one Argon2id per find). The checksum is public,
+ * so "lk-<someone's id>" + 36 random characters + a valid checksum is
+ * well-formed, and must not disable that key. */
+static int match_file(struct cli *c, struct hits *h, size_t from, const char *text)
+{
+    for (size_t i = from; i < h->n; i++) {
+        struct hit *x = &h->items[i];
+        lk_status st;
+        if (x->kind == LK_CRED_APIKEY)
+            st = lk_apikey_matches(c->ctx, text + x->offset, LK_APIKEY_LEN);
+        else if (x->kind == LK_CRED_SECRET_ID)
+            st = match_pair(c, h, from, i, text);
+        else
+            continue;
+        if (st == LK_OK)
+            x->match = MATCH_YES;
+        else if (st == LK_DENY_BAD_SECRET)
+            x->match = x->match == MATCH_NO_PAIR ? MATCH_NO_PAIR : MATCH_NO;
+        else if (st != LK_ERR_KEY_NOT_EXIST) /* not in the store: said so by judge; else (--socket...) fail */
+            return out_status_error(c, st);
+    }
+    return CLI_EXIT_OK;
+}
+
+static int scan_one(struct cli *c, const char *path, struct hits *h, int disable)
 {
     FILE *f = path ? fopen(path, "rb") : stdin;
     const char *name = path ? path : "-";
@@ -213,10 +282,12 @@ static int scan_one(struct cli *c, const char *path, struct hits *h)
     h->text = b.p;
     h->line = 1;
     h->pos = 0;
+    size_t from = h->n;
     lk_scan_text(b.p, b.len, on_found, h);
     h->text = NULL;
+    r = h->oom ? out_nomem(c) : disable ? match_file(c, h, from, b.p) : CLI_EXIT_OK;
     gbuf_free(&b);
-    return h->oom ? out_nomem(c) : CLI_EXIT_OK;
+    return r;
 }
 
 static const char *kind_name(lk_cred_kind k)
@@ -239,11 +310,11 @@ static int judge(struct cli *c, const struct hit *x, int disable, struct verdict
     snprintf(v->uin, sizeof v->uin, "-");
     v->status = "-";
     v->action = "-";
-    if (x->kind == LK_CRED_SECRET_KEY) {
+    if (x->kind == LK_CRED_SECRET_KEY && x->id[0] == '\0') {
         v->status = "OwnerUnknown"; /* a SecretKey does not name its pair */
         return CLI_EXIT_OK;
     }
-    if (x->kind == LK_CRED_SECRET_ID) {
+    if (x->kind != LK_CRED_APIKEY) { /* a SecretId, or a SecretKey proven with one */
         lk_access_key k;
         if ((st = lk_key_get(c->ctx, x->id, &k)) == LK_OK)
             uin = k.uin, ks = k.status;
@@ -262,13 +333,17 @@ static int judge(struct cli *c, const struct hit *x, int disable, struct verdict
         return out_status_error(c, st);
     snprintf(v->uin, sizeof v->uin, "%llu", (unsigned long long)uin);
     v->status = lk_key_status_name(ks);
-    if (!disable)
+    if (!disable || x->kind == LK_CRED_SECRET_KEY) /* a pair is acted on in its SecretId's row */
         return CLI_EXIT_OK;
+    if (x->match != MATCH_YES) { /* never act on a value not proven to be the key's */
+        v->action = x->match == MATCH_NO_PAIR ? "NoSecretKey" : "ForgedOrRotated";
+        return CLI_EXIT_OK;
+    }
     if (ks == LK_KEY_INACTIVE) {
         v->action = "AlreadyDisabled";
         return CLI_EXIT_OK;
     }
-    st = x->kind == LK_CRED_SECRET_ID ? lk_key_set_status(c->ctx, x->id, 0, LK_KEY_INACTIVE)
+    st = x->kind != LK_CRED_APIKEY ? lk_key_set_status(c->ctx, x->id, 0, LK_KEY_INACTIVE)
                                       : lk_apikey_set_status(c->ctx, x->id, LK_KEY_INACTIVE);
     if (st != LK_OK)
         return out_status_error(c, st);
@@ -284,6 +359,10 @@ static int print_hits(struct cli *c, const struct hits *h, int disable)
     struct table t;
     static const char *const head[] = {"Kind", "KeyId", "Uin", "Status", "Action", "Where"};
     int rc = CLI_EXIT_OK;
+    if (!c->json && h->n == 0) { /* a bare header would look like a failure */
+        printf("No latchkey credentials found.\n");
+        return CLI_EXIT_OK;
+    }
     if (c->json) {
         resp = out_begin(&d);
         arr = jo_arr(&d, resp, "Found");
@@ -341,11 +420,13 @@ int cmd_scan(struct cli *c)
         if (lk_audit_reason(why) != LK_OK)
             return out_usage(c, "--reason: %s", lk_errmsg(NULL));
     }
-    if (c->narg == 0)
-        rc = scan_one(c, NULL, &h);
+    if (disable) /* the finds are checked against the store while their text is held */
+        rc = cli_open(c);
+    if (rc == CLI_EXIT_OK && c->narg == 0)
+        rc = scan_one(c, NULL, &h, disable);
     for (size_t i = 0; i < c->narg && rc == CLI_EXIT_OK; i++)
-        rc = scan_one(c, strcmp(c->arg[i], "-") == 0 ? NULL : c->arg[i], &h);
-    if (rc == CLI_EXIT_OK)
+        rc = scan_one(c, strcmp(c->arg[i], "-") == 0 ? NULL : c->arg[i], &h, disable);
+    if (rc == CLI_EXIT_OK && !disable)
         rc = cli_open(c);
     if (rc == CLI_EXIT_OK)
         rc = print_hits(c, &h, disable);
@@ -373,6 +454,34 @@ static int since_option(struct cli *c, int64_t *since)
     return cli_time(c, OPT_SINCE, 0, 0, since);
 }
 
+/* The management plane's caller of a change: "UIN/SECRETID@PEER", or
+ * "UIN/login:NAME@PEER" for a login a proxy named; "-" for the local tool. */
+#define CALLER_TEXT_LEN (24 + LK_LOGIN_MAX + 8 + 64)
+static const char *caller_text(const lk_audit_entry *e, char buf[CALLER_TEXT_LEN])
+{
+    if (e->caller_uin == 0)
+        return "-";
+    snprintf(buf, CALLER_TEXT_LEN, "%llu/%s%s@%s", (unsigned long long)e->caller_uin,
+             e->caller_secret_id[0] ? "" : "login:", e->caller_secret_id[0] ? e->caller_secret_id : e->caller_login,
+             e->caller_peer[0] ? e->caller_peer : "-");
+    return buf;
+}
+
+/* "Caller": null for the local tool, else who asked (issue 20). */
+static void json_caller(struct jdoc *d, json_object *o, const lk_audit_entry *e)
+{
+    if (e->caller_uin == 0) {
+        jo_null(d, o, "Caller");
+        return;
+    }
+    json_object *c = jo_obj(d, o, "Caller");
+    jo_u64(d, c, "Uin", e->caller_uin);
+    jo_str(d, c, "SecretId", e->caller_secret_id);
+    jo_str(d, c, "Login", e->caller_login);
+    jo_str(d, c, "Peer", e->caller_peer);
+    jo_str(d, c, "RequestId", e->request_id);
+}
+
 int cmd_audit(struct cli *c)
 {
     int64_t since;
@@ -395,7 +504,11 @@ int cmd_audit(struct cli *c)
         json_object *a = jo_arr(&d, resp, "Entries");
         for (size_t i = 0; i < n; i++) {
             json_object *o = jo_obj(&d, a, NULL);
-            out_jtime(&d, o, "Time", e[i].time);
+            out_jtime_iso(&d, o, "Time", e[i].time);
+            if (e[i].host[0])
+                jo_str(&d, o, "Host", e[i].host);
+            else
+                jo_null(&d, o, "Host"); /* an entry written before hosts were recorded */
             jo_u64(&d, o, "Uid", e[i].uid);
             jo_str(&d, o, "User", e[i].user);
             jo_str(&d, o, "Action", e[i].action);
@@ -403,19 +516,22 @@ int cmd_audit(struct cli *c)
             jo_u64(&d, o, "Uin", e[i].uin);
             jo_str(&d, o, "Fields", e[i].fields);
             jo_str(&d, o, "Reason", e[i].reason);
+            json_caller(&d, o, &e[i]);
         }
         jo_u64(&d, resp, "TotalCount", n);
         rc = out_end(c, &d, resp);
     } else {
-        static const char *const head[] = {"Time", "Uid", "User", "Action", "Target", "Uin", "Reason", "Fields"};
+        static const char *const head[] = {"Time",   "Host",   "Uid", "User",   "Caller", "RequestId",
+                                           "Action", "Target", "Uin", "Reason", "Fields"};
         struct table t;
-        table_init(&t, 8, head);
+        table_init(&t, 11, head);
         for (size_t i = 0; i < n; i++) {
-            char tm[OUT_TIME_LEN], uid[16], u[24];
+            char tm[OUT_TIME_LEN], uid[16], u[24], who[CALLER_TEXT_LEN];
             snprintf(uid, sizeof uid, "%u", (unsigned)e[i].uid);
             snprintf(u, sizeof u, "%llu", (unsigned long long)e[i].uin);
-            const char *row[] = {out_time(e[i].time, tm), uid, e[i].user[0] ? e[i].user : "-", e[i].action,
-                                 e[i].target, u, e[i].reason[0] ? e[i].reason : "-",
+            const char *row[] = {out_time(e[i].time, tm), e[i].host[0] ? e[i].host : "-", uid, e[i].user[0] ? e[i].user : "-",
+                                 caller_text(&e[i], who), e[i].request_id[0] ? e[i].request_id : "-",
+                                 e[i].action, e[i].target[0] ? e[i].target : "-", u, e[i].reason[0] ? e[i].reason : "-",
                                  e[i].fields[0] ? e[i].fields : "-"};
             table_row(&t, row);
         }

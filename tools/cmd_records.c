@@ -14,7 +14,7 @@ static int json_records(struct cli *c, const char *key_id, const lk_access_recor
     json_object *a = jo_arr(&d, resp, "Records");
     for (size_t i = 0; i < n; i++) {
         json_object *o = jo_obj(&d, a, NULL);
-        out_jtime(&d, o, "Time", r[i].time);
+        out_jtime_iso(&d, o, "Time", r[i].time);
         if (r[i].client_ip[0])
             jo_str(&d, o, "ClientIp", r[i].client_ip);
         else

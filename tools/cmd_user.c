@@ -1,4 +1,4 @@
-/* cmd_user.c — user add / list / show / delete. */
+/* cmd_user.c — user add / edit / list / show / delete. */
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +20,22 @@ static int parse_kind(struct cli *c, const char *s, lk_user_kind *out)
                      lk_user_kind_name(LK_USER_SUB), lk_user_kind_name(LK_USER_COLLABORATOR));
 }
 
+/* --self-service: the names come from the library, like the kinds. */
+static int parse_self_service(struct cli *c, lk_self_service *out)
+{
+    const char *v = c->a.val[OPT_SELF_SERVICE];
+    if (lk_self_service_parse(v, out) == LK_OK)
+        return CLI_EXIT_OK;
+    return out_usage(c, "--self-service '%.40s': expected %s, %s or %s", v, lk_self_service_name(LK_SELF_NONE),
+                     lk_self_service_name(LK_SELF_READ), lk_self_service_name(LK_SELF_MANAGE));
+}
+
+static int root_grant_usage(struct cli *c, uint64_t uin)
+{
+    return out_usage(c, "--self-service: %llu is a root account, which manages every key of its account; the "
+                        "grant is for sub-users and collaborators", (unsigned long long)uin);
+}
+
 static void json_user(struct jdoc *d, json_object *parent, const char *key, const lk_user *u)
 {
     json_object *o = jo_obj(d, parent, key);
@@ -27,6 +43,7 @@ static void json_user(struct jdoc *d, json_object *parent, const char *key, cons
     jo_str(d, o, "Kind", lk_user_kind_name(u->kind));
     jo_u64(d, o, "RootUin", u->root_uin);
     jo_str(d, o, "Login", u->login);
+    jo_str(d, o, "SelfService", lk_self_service_name(u->self_service));
     out_jtime(d, o, "CreateTime", u->create_time);
 }
 
@@ -45,6 +62,7 @@ static int print_user(struct cli *c, const lk_user *u)
     field_print(stdout, "Kind", lk_user_kind_name(u->kind));
     field_print(stdout, "RootUin", root);
     field_print(stdout, "Login", u->login[0] ? u->login : "-");
+    field_print(stdout, "SelfService", lk_self_service_name(u->self_service));
     field_print(stdout, "CreateTime", out_time(u->create_time, t));
     return CLI_EXIT_OK;
 }
@@ -53,16 +71,21 @@ int cmd_user_add(struct cli *c)
 {
     uint64_t uin, root = 0;
     lk_user_kind kind = LK_USER_ROOT;
+    lk_self_service self = LK_SELF_NONE;
     int rc = cli_uin(c, c->arg[0], "UIN", &uin);
     if (rc == CLI_EXIT_OK && c->a.val[OPT_KIND])
         rc = parse_kind(c, c->a.val[OPT_KIND], &kind);
     if (rc == CLI_EXIT_OK && c->a.val[OPT_ROOT])
         rc = cli_uin(c, c->a.val[OPT_ROOT], "--root", &root);
+    if (rc == CLI_EXIT_OK && c->a.val[OPT_SELF_SERVICE])
+        rc = parse_self_service(c, &self);
+    if (rc == CLI_EXIT_OK && kind == LK_USER_ROOT && self != LK_SELF_NONE)
+        rc = root_grant_usage(c, uin);
     if (rc == CLI_EXIT_OK)
         rc = cli_open(c);
     if (rc != CLI_EXIT_OK)
         return rc;
-    lk_status st = lk_user_add_login(c->ctx, uin, kind, root, c->a.val[OPT_LOGIN]);
+    lk_status st = lk_user_add_self_service(c->ctx, uin, kind, root, c->a.val[OPT_LOGIN], self);
     lk_user u;
     if (st == LK_OK)
         st = lk_user_get(c->ctx, uin, &u);
@@ -92,17 +115,33 @@ int cmd_user_edit(struct cli *c)
     uint64_t uin;
     const char *login = c->a.val[OPT_LOGIN];
     int unbind = (c->a.seen & OPT_BIT(OPT_NO_LOGIN)) != 0;
-    if ((login != NULL) == unbind)
-        return out_usage(c, "give either --login NAME or --no-login");
+    int grant = c->a.val[OPT_SELF_SERVICE] != NULL;
+    lk_self_service self = LK_SELF_NONE;
+    if (login != NULL && unbind)
+        return out_usage(c, "give either --login NAME or --no-login, not both");
+    if (login == NULL && !unbind && !grant)
+        return out_usage(c, "nothing to change: give --login NAME, --no-login or --self-service none|read|manage");
     if (login != NULL && login[0] == '\0')
         return out_usage(c, "--login needs a name (use --no-login to remove the binding)");
     int rc = cli_uin(c, c->arg[0], "UIN", &uin);
+    if (rc == CLI_EXIT_OK && grant)
+        rc = parse_self_service(c, &self);
     if (rc == CLI_EXIT_OK)
         rc = cli_open(c);
     if (rc != CLI_EXIT_OK)
         return rc;
-    lk_status st = lk_user_set_login(c->ctx, uin, unbind ? NULL : login);
+    /* Two changes, two transactions: every refusal comes before the first
+     * change (a root account here, a login another user holds at the
+     * first), so a refused edit changes nothing. */
     lk_user u;
+    lk_status st = LK_OK;
+    /* remotely the service refuses a root account (UpdateUser), and only a root account may read users */
+    if (grant && c->endpoint == NULL && (st = lk_user_get(c->ctx, uin, &u)) == LK_OK && u.kind == LK_USER_ROOT)
+        return root_grant_usage(c, uin);
+    if (st == LK_OK && (login != NULL || unbind))
+        st = lk_user_set_login(c->ctx, uin, unbind ? NULL : login);
+    if (st == LK_OK && grant)
+        st = lk_user_set_self_service(c->ctx, uin, self);
     if (st == LK_OK)
         st = lk_user_get(c->ctx, uin, &u);
     return st == LK_OK ? print_user(c, &u) : out_status_error(c, st);
@@ -119,15 +158,15 @@ static int print_users(struct cli *c, const lk_user *users, size_t n)
         jo_u64(&d, resp, "TotalCount", n);
         return out_end(c, &d, resp);
     }
-    static const char *const head[] = {"Uin", "Kind", "RootUin", "Login", "CreateTime"};
+    static const char *const head[] = {"Uin", "Kind", "RootUin", "Login", "SelfService", "CreateTime"};
     struct table t;
-    table_init(&t, 5, head);
+    table_init(&t, 6, head);
     for (size_t i = 0; i < n; i++) {
         char uin[24], root[24], tm[OUT_TIME_LEN];
         snprintf(uin, sizeof uin, "%llu", (unsigned long long)users[i].uin);
         snprintf(root, sizeof root, "%llu", (unsigned long long)users[i].root_uin);
         const char *row[] = {uin, lk_user_kind_name(users[i].kind), root, users[i].login[0] ? users[i].login : "-",
-                             out_time(users[i].create_time, tm)};
+                             lk_self_service_name(users[i].self_service), out_time(users[i].create_time, tm)};
         table_row(&t, row);
     }
     int r = table_print(&t, stdout);

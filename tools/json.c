@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sodium.h>
+
 #include "secret_in.h"
 
 /* Compact, as the Tencent Cloud API prints it: no spaces, "/" as is. */
@@ -132,6 +134,11 @@ void jo_u64(struct jdoc *d, json_object *parent, const char *key, uint64_t v)
     put(d, parent, key, json_object_new_uint64(v), 1);
 }
 
+void jo_bool(struct jdoc *d, json_object *parent, const char *key, bool v)
+{
+    put(d, parent, key, json_object_new_boolean(v), 1);
+}
+
 void jo_null(struct jdoc *d, json_object *parent, const char *key)
 {
     put(d, parent, key, NULL, 0);
@@ -202,4 +209,30 @@ int jo_print(struct jdoc *d, FILE *f)
     }
     jo_free(d);
     return rc;
+}
+
+int jo_render(struct jdoc *d, char **out, size_t *outlen, int *guarded)
+{
+    size_t len = 0;
+    const char *s = NULL;
+    *out = NULL;
+    *outlen = 0;
+    *guarded = d->secret != NULL;
+    if (d->root && !d->oom)
+        s = json_object_to_json_string_length(d->root, JO_FLAGS, &len);
+    if (s && (!d->secret || (d->secret_placed && d->secret_off <= len))) {
+        size_t cut = d->secret ? d->secret_off : len, total = len + (d->secret ? d->secret_len : 0);
+        char *b = d->secret ? sodium_malloc(total + 1) : malloc(total + 1);
+        if (b != NULL) {
+            memcpy(b, s, cut);
+            if (d->secret)
+                memcpy(b + cut, d->secret, d->secret_len);
+            memcpy(b + cut + (d->secret ? d->secret_len : 0), s + cut, len - cut);
+            b[total] = '\0';
+            *out = b;
+            *outlen = total;
+        }
+    }
+    jo_free(d);
+    return *out ? 0 : JO_NOMEM;
 }

@@ -17,6 +17,7 @@
 #ifndef LK_TOOLS_JSON_H
 #define LK_TOOLS_JSON_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -40,6 +41,11 @@ enum { JO_NOMEM = -1, JO_EIO = -2 };
  * free the tree. 0; JO_NOMEM when the tree is incomplete or cannot be
  * serialized (nothing printed); JO_EIO on a write error. */
 int jo_print(struct jdoc *d, FILE *f);
+/* The same into memory, without the newline (latchkeyd's management API):
+ * *out holds len bytes plus a NUL, sodium_malloc'd when the document holds a
+ * secret (*guarded 1: release with sodium_free) else malloc'd; the caller
+ * wipes it before freeing. Frees the tree. 0 or JO_NOMEM (*out NULL). */
+int jo_render(struct jdoc *d, char **out, size_t *len, int *guarded);
 /* Free the tree without printing (error paths). */
 void jo_free(struct jdoc *d);
 
@@ -48,6 +54,7 @@ json_object *jo_arr(struct jdoc *d, json_object *parent, const char *key);
 void jo_str(struct jdoc *d, json_object *parent, const char *key, const char *s);
 void jo_u64(struct jdoc *d, json_object *parent, const char *key, uint64_t v);
 void jo_null(struct jdoc *d, json_object *parent, const char *key);
+void jo_bool(struct jdoc *d, json_object *parent, const char *key, bool v);
 void jo_strlist(struct jdoc *d, json_object *parent, const char *key, char *const *items, size_t n);
 /* A secret, s[0..len): only the pointer is kept, so s must stay valid until
  * jo_print. One per document. */

@@ -19,6 +19,8 @@ latchkey_SOURCES = \
 	tools/cmd_verify.c \
 	tools/cmd_records.c \
 	tools/cmd_life.c \
-	tools/cmd_store.c
+	tools/cmd_store.c \
+	tools/import_parse.h tools/import_parse.c \
+	tools/cmd_import.c
 latchkey_CFLAGS = $(AM_CFLAGS) $(SODIUM_CFLAGS) $(JSONC_CFLAGS)
 latchkey_LDADD = liblatchkey.la $(SODIUM_LIBS) $(JSONC_LIBS)

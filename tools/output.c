@@ -43,17 +43,23 @@ void out_uuid(char buf[OUT_UUID_LEN])
              b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]);
 }
 
+bool out_key_expired(lk_key_status st, int64_t expire_time)
+{
+    return st == LK_KEY_ACTIVE && expire_time != 0 && expire_time <= (int64_t)time(NULL);
+}
+
+const char *out_key_status(lk_key_status st, int64_t expire_time)
+{
+    return out_key_expired(st, expire_time) ? "Expired" : lk_key_status_name(st);
+}
+
 const char *out_time(int64_t t, char buf[OUT_TIME_LEN])
 {
-    struct tm tm;
-    time_t tt = (time_t)t;
     if (t == 0) {
         snprintf(buf, OUT_TIME_LEN, "-");
         return buf;
     }
-    if (!localtime_r(&tt, &tm) || strftime(buf, OUT_TIME_LEN, "%Y-%m-%d %H:%M:%S", &tm) == 0)
-        snprintf(buf, OUT_TIME_LEN, "@%lld", (long long)t);
-    return buf;
+    return lk_format_time(t, LK_TIMEFMT_TEXT, buf);
 }
 
 json_object *out_begin(struct jdoc *d)
@@ -79,13 +85,23 @@ int out_end(struct cli *c, struct jdoc *d, json_object *resp)
     }
 }
 
-void out_jtime(struct jdoc *d, json_object *o, const char *key, int64_t t)
+static void jtime(struct jdoc *d, json_object *o, const char *key, int64_t t, lk_time_shape shape)
 {
     char buf[OUT_TIME_LEN];
     if (t == 0)
         jo_null(d, o, key);
     else
-        jo_str(d, o, key, out_time(t, buf));
+        jo_str(d, o, key, lk_format_time(t, shape, buf));
+}
+
+void out_jtime(struct jdoc *d, json_object *o, const char *key, int64_t t)
+{
+    jtime(d, o, key, t, LK_TIMEFMT_TENCENT);
+}
+
+void out_jtime_iso(struct jdoc *d, json_object *o, const char *key, int64_t t)
+{
+    jtime(d, o, key, t, LK_TIMEFMT_ISO);
 }
 
 static void print_error(struct cli *c, const char *code, const char *raw_msg)
@@ -119,6 +135,13 @@ static void print_error(struct cli *c, const char *code, const char *raw_msg)
 
 int out_status_error(struct cli *c, lk_status st)
 {
+    /* The library names its call (lk_ctx_local_only: "lk_apikey_list: not
+     * available through latchkeyd ..."); the user typed a command. */
+    if (st == LK_ERR_PARAM && (c->a.seen & OPT_BIT(OPT_SOCKET)) && c->cmdname != NULL &&
+        strstr(lk_errmsg(c->ctx), ": not available through latchkeyd") != NULL)
+        return out_error(c, out_exit_for(st), lk_status_code(st),
+                         "%s is not available with --socket; run it on the store's machine without --socket",
+                         c->cmdname);
     print_error(c, lk_status_code(st), lk_errmsg(c->ctx));
     return out_exit_for(st);
 }

@@ -9,12 +9,13 @@
 #ifndef LK_TOOLS_OUTPUT_H
 #define LK_TOOLS_OUTPUT_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "cli.h"
 #include "json.h"
 
-#define OUT_TIME_LEN 32  /* "YYYY-MM-DD hh:mm:ss" + room for odd years */
+#define OUT_TIME_LEN LK_TIME_STRLEN /* lk_format_time's */
 #define OUT_UUID_LEN 37
 
 /* Exit code for a library status. */
@@ -33,8 +34,15 @@ int out_usage(struct cli *c, const char *fmt, ...) __attribute__((format(printf,
 
 /* A random UUIDv4 (libsodium randombytes_buf). */
 void out_uuid(char buf[OUT_UUID_LEN]);
-/* Local time as "YYYY-MM-DD hh:mm:ss"; "-" for 0 (never). */
+/* What a person reads (tables, listings, messages): local time with its
+ * zone offset, "YYYY-MM-DD hh:mm:ss +hhmm"; "-" for 0 (never). */
 const char *out_time(int64_t t, char buf[OUT_TIME_LEN]);
+/* An Active key whose ExpireTime has passed (verify refuses it). */
+bool out_key_expired(lk_key_status st, int64_t expire_time);
+/* The Status a person reads: "Expired" for such a key, else lk_key_status_name's
+ * Active or Inactive (a disabled key is Inactive, expired or not). JSON keeps
+ * CAM's Status and adds "Expired": true for such a key only. */
+const char *out_key_status(lk_key_status st, int64_t expire_time);
 
 /* JSON success envelope {"Response":{...,"RequestId":"..."}}\n: out_begin
  * starts the document d and returns the Response object; out_end appends the
@@ -42,8 +50,12 @@ const char *out_time(int64_t t, char buf[OUT_TIME_LEN]);
  * (CLI_EXIT_OK, or the out-of-memory / write error it reported). */
 json_object *out_begin(struct jdoc *d);
 int out_end(struct cli *c, struct jdoc *d, json_object *resp);
-/* A time member: the formatted time, or null for 0 (never). */
+/* A time member of Tencent Cloud's own (CreateTime, LastAccessTime,
+ * ExpireTime) in Tencent's shape, local "YYYY-MM-DD hh:mm:ss"; null for 0. */
 void out_jtime(struct jdoc *d, json_object *o, const char *key, int64_t t);
+/* A time member of latchkey's own (Time): ISO 8601 with the zone,
+ * "YYYY-MM-DDThh:mm:ss+hh:mm"; null for 0. */
+void out_jtime_iso(struct jdoc *d, json_object *o, const char *key, int64_t t);
 
 /* For commands whose only result is "done": JSON envelope, or the text line.
  * Returns CLI_EXIT_OK. */

@@ -6,7 +6,7 @@
 
 #include "secret_in.h"
 
-#define FIELD_LABEL_WIDTH 16
+#define FIELD_LABEL_WIDTH 20 /* "RerolledExpireTime:", the longest label, and a space */
 
 void table_init(struct table *t, size_t ncols, const char *const *head)
 {
@@ -53,6 +53,12 @@ static size_t text_width(const char *s)
     return w;
 }
 
+void table_limit(struct table *t, size_t col, size_t max)
+{
+    if (col < t->ncols) /* never narrower than its heading */
+        t->max[col] = max > text_width(t->head[col]) ? max : text_width(t->head[col]);
+}
+
 static void put_clean(FILE *f, const char *s)
 {
     for (; *s; s++) {
@@ -61,12 +67,31 @@ static void put_clean(FILE *f, const char *s)
     }
 }
 
-static void put_cell(FILE *f, const char *s, size_t width, int last)
+/* s cut to max code points (0: whole), its last one "…" when cut; the width written. */
+static size_t put_cut(FILE *f, const char *s, size_t max)
 {
-    put_clean(f, s);
+    size_t w = text_width(s);
+    if (max == 0 || w <= max) {
+        put_clean(f, s);
+        return w;
+    }
+    size_t n = 0;
+    for (const char *p = s; *p; p++) {
+        if (((unsigned char)*p & 0xc0) != 0x80 && ++n == max)
+            break;
+        unsigned char c = (unsigned char)*p;
+        fputc(c < 0x20 || c == 0x7f ? '?' : c, f);
+    }
+    fputs("\u2026", f);
+    return max;
+}
+
+static void put_cell(FILE *f, const char *s, size_t width, size_t max, int last)
+{
+    size_t w = put_cut(f, s, max);
     if (last)
         return;
-    for (size_t w = text_width(s); w < width + 2; w++)
+    for (; w < width + 2; w++)
         fputc(' ', f);
 }
 
@@ -82,13 +107,15 @@ int table_print(const struct table *t, FILE *f)
             if (w > width[c])
                 width[c] = w;
         }
+        if (t->max[c] != 0 && width[c] > t->max[c])
+            width[c] = t->max[c];
     }
     for (size_t c = 0; c < t->ncols; c++)
-        put_cell(f, t->head[c], width[c], c + 1 == t->ncols);
+        put_cell(f, t->head[c], width[c], 0, c + 1 == t->ncols);
     fputc('\n', f);
     for (size_t r = 0; r < t->nrows; r++) {
         for (size_t c = 0; c < t->ncols; c++)
-            put_cell(f, t->cells[r * t->ncols + c], width[c], c + 1 == t->ncols);
+            put_cell(f, t->cells[r * t->ncols + c], width[c], t->max[c], c + 1 == t->ncols);
         fputc('\n', f);
     }
     return 0;

@@ -11,17 +11,20 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#define TABLE_MAX_COLS 10
+#define TABLE_MAX_COLS 12
 
 struct table {
     size_t ncols;
     const char *head[TABLE_MAX_COLS];
+    size_t max[TABLE_MAX_COLS]; /* a column's widest cell; 0: any width */
     char **cells; /* nrows * ncols copies */
     size_t nrows, cap;
     int oom;
 };
 
 void table_init(struct table *t, size_t ncols, const char *const *head);
+/* Cells of column col wider than max are cut to max, ending in "…". */
+void table_limit(struct table *t, size_t col, size_t max);
 /* Copies the cells (NULL shows as "-"). */
 void table_row(struct table *t, const char *const *cells);
 /* 0, or -1 (nothing printed) when a row could not be stored (out of memory). */

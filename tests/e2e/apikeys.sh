@@ -42,27 +42,38 @@ apikeys() {
     out_has '^Uin: *100001$'
     out_has_str "$AKID"
     verify_api "$AK" 0 --service svc-b --ip 10.255.255.255
+    # refused before the secret is checked: a wrong secret's answer, so a
+    # caller that has not proven the key learns nothing of its rules; the
+    # access records keep the reason (issue 19)
     verify_api "$AK" 3 --service svc-c --ip 10.1.2.3
-    expect_error 'AuthFailure\.UnauthorizedOperation'
+    expect_error 'AuthFailure\.SignatureFailure'
+    err_lacks_str 'scope'
     verify_api "$AK" 3 --service svc-a --ip 192.168.1.1
-    expect_error 'AuthFailure\.IpNotAllowed'
+    expect_error 'AuthFailure\.SignatureFailure'
+    err_lacks_str 'allowlist'
     verify_api "$AK" 3 --service svc-a --ip 11.0.0.1
-    expect_error 'AuthFailure\.IpNotAllowed'
+    expect_error 'AuthFailure\.SignatureFailure'
     verify_api "$AK" 0 --service svc-a --ip 2001:db8:1234::5
     verify_api "$AK" 3 --service svc-a --ip 2001:db9::1
-    expect_error 'AuthFailure\.IpNotAllowed'
+    expect_error 'AuthFailure\.SignatureFailure'
     # an allowlist denies a caller whose address is unknown
     verify_api "$AK" 3 --service svc-a
-    expect_error 'AuthFailure\.IpNotAllowed'
+    expect_error 'AuthFailure\.SignatureFailure'
     expect_exit_in "$AK" 3 lk --json verify --apikey --service svc-c --ip 10.1.2.3
-    json_error 'AuthFailure\.UnauthorizedOperation'
+    json_error 'AuthFailure\.SignatureFailure'
     out_lacks_str "$AK"
+    expect_exit 0 lk records "$AKID"
+    out_has '10\.1\.2\.3  *svc-c  *AuthFailure\.UnauthorizedOperation$'
+    out_has '192\.168\.1\.1  *svc-a  *AuthFailure\.IpNotAllowed$'
+    out_has '2001:db9::1  *svc-a  *AuthFailure\.IpNotAllowed$'
     # no scope, no allowlist: anything goes
     verify_api "$OPEN_AK" 0 --service whatever --ip 192.168.1.1
     verify_api "$OPEN_AK" 0
 
     # list and show: masked key only
     expect_exit 0 lk apikey list 100001
+    out_has '^KeyId  *Name  *Status  *Scope  *ExpireTime  *RateLimit$'
+    expect_exit 0 lk apikey list 100001 --wide
     out_has '^KeyId  *Name  *Key  *Status  *Scope  *AllowIp  *CreateTime  *LastAccessTime  *ExpireTime  *RateLimit$'
     out_has_str "$MASK"
     out_has_str 'svc-a,svc-b'
@@ -134,7 +145,7 @@ apikeys() {
     # disable → denied; delete while enabled refused; disable + delete
     expect_exit 0 lk apikey disable "$AKID"
     verify_api "$AK" 3 --ip 2001:db8::1
-    expect_error 'AuthFailure\.SecretIdDisabled'
+    expect_error 'AuthFailure\.SignatureFailure'
     expect_exit 0 lk apikey enable "$AKID"
     verify_api "$AK" 0 --ip 2001:db8::1
     expect_exit 1 lk apikey delete "$AKID"

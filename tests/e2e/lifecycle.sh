@@ -10,7 +10,7 @@ lifecycle() {
     out_has '^Kind: *root$'
     expect_exit 0 lk --json user add 100002
     json_ok
-    out_matches_ere "^\\{\"Response\":\\{\"User\":\\{\"Uin\":100002,\"Kind\":\"root\",\"RootUin\":100002,\"Login\":\"\",\"CreateTime\":\"$TIME_ERE\"\\},"
+    out_matches_ere "^\\{\"Response\":\\{\"User\":\\{\"Uin\":100002,\"Kind\":\"root\",\"RootUin\":100002,\"Login\":\"\",\"SelfService\":\"manage\",\"CreateTime\":\"$TIME_ERE\"\\},"
 
     # create: exactly the CreateAccessKey shape
     expect_exit 0 lk --json key create 100001
@@ -63,7 +63,9 @@ lifecycle() {
     expect_exit 0 lk key show "$SID"
     out_has '^Status: *Inactive$'
     expect_exit_in "$SK" 3 lk verify "$SID"
-    expect_error 'AuthFailure\.SecretIdDisabled'
+    expect_error 'AuthFailure\.SignatureFailure' # refused before the secret is checked (issue 19)
+    expect_exit 0 lk records "$SID"
+    out_has 'AuthFailure\.SecretIdDisabled$'
 
     # the owner check: --uin must match
     expect_exit 1 lk key enable "$SID" --uin 100002

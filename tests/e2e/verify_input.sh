@@ -22,8 +22,9 @@ verify_input() {
     out_has 'wrong SecretKey'
     expect_exit 0 lk apikey disable "$AKID"
     expect_exit_in "$AK" 3 lk verify --apikey --ip ""
-    expect_error 'AuthFailure\.SecretIdDisabled'
-    err_has 'is disabled'
+    expect_error 'AuthFailure\.SignatureFailure' # disabled: refused before the secret (issue 19)
+    err_has 'wrong secret for API key'
+    err_lacks_str 'disabled'
     expect_exit_in "$SK1" 0 lk verify "$SID1" --ip ""
 
     # a malformed --ip or --service: a usage error naming the option (exit 2),
