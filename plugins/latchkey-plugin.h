@@ -54,6 +54,9 @@ extern "C" {
 #define LK_PLUGIN_DENY_MALFORMED  13 /* AuthFailure.InvalidSecretId: bad prefix, length, checksum */
 #define LK_PLUGIN_DENY_UNKNOWN    14 /* AuthFailure.SecretIdNotFound: no such key */
 #define LK_PLUGIN_DENY_BAD_SECRET 15 /* AuthFailure.SignatureFailure: wrong secret */
+/* 16-18: no longer answered by a verify (a request refused before its secret
+ * is checked gets LK_PLUGIN_DENY_BAD_SECRET, whatever the secret); kept: the
+ * numbers are the ABI. */
 #define LK_PLUGIN_DENY_DISABLED   16 /* AuthFailure.SecretIdDisabled: key disabled */
 #define LK_PLUGIN_DENY_IP         17 /* AuthFailure.IpNotAllowed: client IP not in allowlist */
 #define LK_PLUGIN_DENY_SCOPE      18 /* AuthFailure.UnauthorizedOperation: service not in scope */

@@ -40,3 +40,4 @@ mod_authn_latchkey_la_CFLAGS = $(AM_CFLAGS) -std=gnu11
 mod_authn_latchkey_la_LIBADD = liblatchkey.la
 mod_authn_latchkey_la_LDFLAGS = -module -avoid-version -shared -export-symbols-regex '^authn_latchkey_module$$'
 endif
+include plugins/nginx/local.mk

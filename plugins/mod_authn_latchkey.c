@@ -367,6 +367,7 @@ static authn_status check_password(request_rec *r, const char *user, const char 
         ret = set_identity(r, ctx, &info) == LK_OK ? AUTH_GRANTED : AUTH_GENERAL_ERROR;
         break;
     case LK_DENY_MALFORMED:
+    case LK_DENY_MISSING:
     case LK_DENY_UNKNOWN_KEY:
         /* Unknown to latchkey: the next provider (AuthBasicProvider latchkey
          * file) may know this user. */
@@ -471,6 +472,9 @@ static int authenticate_bearer(request_rec *r)
         if (bad)
             ap_log_rerror(APLOG_MARK, APLOG_INFO, 0, r, "latchkey: Authorization is not Bearer");
         note_bearer_failure(r, bad ? "invalid_request" : NULL);
+        /* why, as latchkeyd's endpoint says it */
+        apr_table_setn(r->err_headers_out, "X-Latchkey-Code",
+                       lk_status_code(bad ? LK_DENY_MALFORMED : LK_DENY_MISSING));
         return HTTP_UNAUTHORIZED;
     }
     if (get_ctx(r, c, &ctx, &ref) != LK_OK)
@@ -485,6 +489,10 @@ static int authenticate_bearer(request_rec *r)
     switch (st) {
     case LK_OK:
         ret = set_identity(r, ctx, &info) == LK_OK ? OK : HTTP_INTERNAL_SERVER_ERROR;
+        break;
+    case LK_DENY_MISSING:
+        note_bearer_failure(r, NULL); /* RFC 6750 3.1: no error code when no credential came */
+        ret = HTTP_UNAUTHORIZED;
         break;
     case LK_DENY_MALFORMED:
     case LK_DENY_UNKNOWN_KEY:

@@ -185,7 +185,7 @@ static int acl_verdict(const struct acl_entry *e, const char *topic)
 {
     if (e->status != LK_KEY_ACTIVE)
         return MOSQ_ERR_ACL_DENIED;
-    if (e->expire_time != 0 && (int64_t)time(NULL) >= e->expire_time) /* expiry changes no generation */
+    if (e->expire_time != LK_EXPIRES_NEVER && (int64_t)time(NULL) >= e->expire_time) /* expiry changes no generation */
         return MOSQ_ERR_ACL_DENIED;
     if (!e->is_api || e->api.scope_count == 0)
         return MOSQ_ERR_SUCCESS;

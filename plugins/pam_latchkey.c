@@ -211,6 +211,7 @@ static int map_status(lk_status st, int account)
     case LK_ERR_PARAM: /* account: a user that is no SecretId at all */
         return account ? PAM_USER_UNKNOWN : PAM_AUTH_ERR;
     case LK_DENY_BAD_SECRET:
+    case LK_DENY_MISSING: /* no credential: a failed authentication, not an unknown user */
     case LK_DENY_IP:
     case LK_DENY_SCOPE:
     case LK_DENY_LOGIN:

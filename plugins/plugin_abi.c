@@ -48,6 +48,7 @@ static const struct {
     {LK_ERR_BUSY, LK_PLUGIN_ERR_BUSY},
     {LK_DENY_EXPIRED, LK_PLUGIN_DENY_EXPIRED},
     {LK_DENY_RATE_LIMIT, LK_PLUGIN_DENY_RATE_LIMIT},
+    {LK_DENY_MISSING, LK_PLUGIN_DENY_MALFORMED}, /* the ABI's numbers stay: no credential is none valid */
     /* LK_ERR_NEEDS_HASH needs a flag the ABI never passes: InternalError */
 };
 

@@ -54,16 +54,18 @@ lk key disable "$GONE" >/dev/null && lk key delete "$GONE" >/dev/null || die "ke
 check "SecretId: unknown id -> 14" "3|denied: 14 AuthFailure.SecretIdNotFound" \
     "$(run "$KEY_SECRET" "$MOD" "$CONF" secretid "$GONE")"
 lk key disable "$ID2" >/dev/null || die "key disable"
-check "SecretId: disabled -> 16" "3|denied: 16 AuthFailure.SecretIdDisabled" \
+# refused before the secret is checked (disabled, IP, scope): a wrong
+# secret's answer, 15, whatever the secret (issue 19)
+check "SecretId: disabled -> 15" "3|denied: 15 AuthFailure.SignatureFailure" \
     "$(run "$SECRET2" "$MOD" "$CONF" secretid "$ID2")"
 
 check "API key: allowed" "0|allowed uin=100" \
     "$(run "$AK" --ip 10.2.3.4 --service cvm "$MOD" "$CONF" apikey)"
-check "API key: wrong IP -> 17" "3|denied: 17 AuthFailure.IpNotAllowed" \
+check "API key: wrong IP -> 15" "3|denied: 15 AuthFailure.SignatureFailure" \
     "$(run "$AK" --ip 172.16.0.1 --service cvm "$MOD" "$CONF" apikey)"
-check "API key: no IP with an allowlist -> 17" "3|denied: 17 AuthFailure.IpNotAllowed" \
+check "API key: no IP with an allowlist -> 15" "3|denied: 15 AuthFailure.SignatureFailure" \
     "$(run "$AK" --service cvm "$MOD" "$CONF" apikey)"
-check "API key: wrong service -> 18" "3|denied: 18 AuthFailure.UnauthorizedOperation" \
+check "API key: wrong service -> 15" "3|denied: 15 AuthFailure.SignatureFailure" \
     "$(run "$AK" --ip 10.2.3.4 --service cos "$MOD" "$CONF" apikey)"
 check_match "API key: SecretKey is no API key -> 13" "^3\|denied: 13 " \
     "$(run "$SECRET" --ip 10.2.3.4 "$MOD" "$CONF" apikey)"

@@ -5,8 +5,9 @@
 # touched. A tiny CGI echoes REMOTE_USER and LATCHKEY_UIN. Driven by curl:
 # Basic through AuthBasicProvider latchkey (SecretId:SecretKey, login + API
 # key, key id + API key, another account's login refused), AuthType latchkey
-# (Bearer and X-Api-Key: 401 with WWW-Authenticate, 403 for scope, allowlist
-# and a key disabled with the admin tool on the very next request), the
+# (Bearer and X-Api-Key: 401 with WWW-Authenticate, also for scope,
+# allowlist and a key disabled with the admin tool on the very next request:
+# refused before the secret is checked, they get a wrong secret's answer), the
 # client address from a trusted proxy's header only.
 # As root, httpd's children run as a scratch Unix user that owns the store
 # (the admin CLI runs as that user too); as another user, as that user.
@@ -94,12 +95,12 @@ chmod 755 "$TMP/cgi/echo.cgi"
 echo ok >"$TMP/htdocs/index.html"
 [ -n "$USER_LINES" ] && chown -R "$WUSER:" "$TMP/httpd"
 
-# The README's Apache block, run as written there: only the module's and the
+# doc/apache.md's Apache block, run as written there: only the module's and the
 # configuration file's paths are this build's.
-README_CONF=$(awk '/^```apache$/ { on = 1; next } on && /^```$/ { exit } on' "$LK_SRCDIR/README.md" |
+README_CONF=$(awk '/^```apache$/ { on = 1; next } on && /^```$/ { exit } on' "$LK_SRCDIR/doc/apache.md" |
     sed -e "s|/usr/lib/apache2/modules/mod_authn_latchkey.so|$MOD|" -e "s|/etc/latchkey/latchkey.yaml|$CONF|")
-[ -n "$README_CONF" ] || die "no \`\`\`apache block in README.md"
-check_match "the README's block loads this module" "LoadModule authn_latchkey_module $MOD" "$README_CONF"
+[ -n "$README_CONF" ] || die "no \`\`\`apache block in doc/apache.md"
+check_match "doc/apache.md's block loads this module" "LoadModule authn_latchkey_module $MOD" "$README_CONF"
 httpd_conf() { # PORT
     cat <<CONF
 ServerRoot $TMP/httpd
@@ -227,6 +228,10 @@ check "bearer: valid key" "200 user=alice uin=100 key=$AK_ID" "$(bearer /api "$A
 check "bearer: an owner with no login is its UIN" "200 user=300 uin=300 key=${CK:0:15}" "$(bearer /api "$CK")"
 check_match "bearer: no key: 401 + WWW-Authenticate: Bearer" \
     "^HTTP/1.1 401.*WWW-Authenticate: Bearer realm=\"api\"" "$(headers /api)"
+check_match "bearer: no key: the code says why" "^HTTP/1.1 401.*X-Latchkey-Code: AuthFailure.MissingCredential" \
+    "$(headers /api)"
+check_match "bearer: Basic on a Bearer location: the code says why" \
+    "^HTTP/1.1 401.*X-Latchkey-Code: AuthFailure.InvalidSecretId" "$(headers /api "user = \"alice:$AK\"")"
 check_match "bearer: wrong key: 401 invalid_token" \
     "^HTTP/1.1 401.*WWW-Authenticate: Bearer realm=\"api\", error=\"invalid_token\"" \
     "$(headers /api "header = \"Authorization: Bearer $(wrong_last "$AK")\"")"
@@ -234,8 +239,9 @@ check_match "bearer: garbage: 401" "^HTTP/1.1 401.*WWW-Authenticate: Bearer" \
     "$(headers /api "header = \"Authorization: Bearer not-a-key\"")"
 check_match "bearer: Basic credentials on a Bearer location: 401" "^HTTP/1.1 401.*WWW-Authenticate: Bearer" \
     "$(headers /api "user = \"alice:$AK\"")"
-check_match "bearer: out of scope: 403" "^403 " "$(bearer /api "$AK_WEB")"
-check_match "bearer: outside the allowlist: 403" "^HTTP/1.1 403.*X-Latchkey-Code: AuthFailure.IpNotAllowed" \
+# refused before the secret is checked: a wrong secret's answer (issue 19)
+check_match "bearer: out of scope: 401" "^401 " "$(bearer /api "$AK_WEB")"
+check_match "bearer: outside the allowlist: 401" "^HTTP/1.1 401.*X-Latchkey-Code: AuthFailure.SignatureFailure" \
     "$(headers /api "header = \"Authorization: Bearer $AK_FAR\"")"
 check "x-api-key: valid key" "200 user=alice uin=100 key=$AK_ID" "$(req /xapi "header = \"X-Api-Key: $AK\"")"
 check_match "x-api-key: not read where it is not configured" "^401 " "$(req /api "header = \"X-Api-Key: $AK\"")"
@@ -245,9 +251,9 @@ check "proxy: trusted peer's X-Forwarded-For is the client; uin header for a bac
     "200 user=alice uin=100 key=${AK_FAR:0:15} header=100" \
     "$(req /proxied "header = \"Authorization: Bearer $AK_FAR\"" "header = \"X-Forwarded-For: 203.0.113.9, 10.1.2.3\"" \
         "header = \"X-Latchkey-Uin: 999\"")"
-check_match "proxy: an untrusted peer's header is ignored" "^403 " \
+check_match "proxy: an untrusted peer's header is ignored" "^401 " \
     "$(req /untrusted "header = \"Authorization: Bearer $AK_FAR\"" "header = \"X-Forwarded-For: 10.1.2.3\"")"
-check_match "proxy: a forged client outside the allowlist" "^403 " \
+check_match "proxy: a forged client outside the allowlist" "^401 " \
     "$(req /proxied "header = \"Authorization: Bearer $AK\"" "header = \"X-Forwarded-For: 10.1.2.3\"")"
 
 # --- a store that cannot be opened fails closed
@@ -257,7 +263,7 @@ check_match "store unreachable: basic 500" "^500 " "$(basic /broken-basic alice 
 # --- disabled with the admin tool: refused on the very next request
 check "disable: works before" "200 user=alice uin=100 key=$AK_DIS_ID" "$(bearer /api "$AK_DIS")"
 lk apikey disable "$AK_DIS_ID" >/dev/null || die "apikey disable"
-check_match "disable: bearer 403 on the next request" "^HTTP/1.1 403.*X-Latchkey-Code: AuthFailure.SecretIdDisabled" \
+check_match "disable: bearer 401 on the next request" "^HTTP/1.1 401.*X-Latchkey-Code: AuthFailure.SignatureFailure" \
     "$(headers /api "header = \"Authorization: Bearer $AK_DIS\"")"
 # Basic has no "forbidden" answer from a provider: AUTH_DENIED is a 401.
 check_match "disable: basic 401 on the next request" "^401 " "$(basic /anyuser alice "$AK_DIS")"

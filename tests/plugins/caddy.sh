@@ -4,14 +4,15 @@
 # private configuration with the admin endpoint off, automatic HTTPS off and
 # HOME/XDG dirs in the scratch directory, so nothing of the system's Caddy
 # service (its config, its storage, ports 80/443/2019) is read or touched.
-# The site is etc/caddy/Caddyfile as shipped (the README's block), with only
+# The site is etc/caddy/Caddyfile as shipped (doc/proxies.md's block), with only
 # its addresses changed; the "API" is a second site that echoes the identity
 # headers it got. Driven by curl: Bearer, X-Api-Key and Basic credentials;
-# 401 with WWW-Authenticate for none, wrong and expired; 403 for scope,
+# 401 with WWW-Authenticate for none, wrong and expired, and (a wrong
+# secret's answer: refused before the secret is checked) for scope,
 # allowlist and a key disabled with the admin tool (on the very next
 # request); a client's X-Latchkey-Service / X-Original-URI /
 # X-Forwarded-Uri / X-Forwarded-For / X-Real-IP / X-Latchkey-Uin change
-# nothing; latchkeyd gone: Caddy refuses (502); no secret in Caddy's access
+# nothing; a web key sent to /api through dot-segments is refused; latchkeyd gone: Caddy refuses (502); no secret in Caddy's access
 # log (the shipped filter deletes X-Api-Key) or runtime log, or latchkeyd's.
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
@@ -27,14 +28,14 @@ need_cli
 http_keys
 start_latchkeyd_http
 
-# --- Caddy: the shipped site (the README's block), addresses changed
+# --- Caddy: the shipped site (doc/proxies.md's block), addresses changed
 SHIPPED=$LK_SRCDIR/etc/caddy/Caddyfile
 [ -f "$SHIPPED" ] || die "$SHIPPED missing"
 SITE=$(sed -n '/^http:\/\/127\.0\.0\.1:8080 {$/,$p' "$SHIPPED")
 [ -n "$SITE" ] || die "no 'http://127.0.0.1:8080 {' site in $SHIPPED"
-README_CONF=$(awk '/^```caddyfile$/ { on = 1; next } on && /^```$/ { exit } on' "$LK_SRCDIR/README.md")
-[ -n "$README_CONF" ] || die "no \`\`\`caddyfile block in README.md"
-check "the README's caddyfile block is etc/caddy/Caddyfile (after its comments)" "" \
+README_CONF=$(awk '/^```caddyfile$/ { on = 1; next } on && /^```$/ { exit } on' "$LK_SRCDIR/doc/proxies.md")
+[ -n "$README_CONF" ] || die "no \`\`\`caddyfile block in doc/proxies.md"
+check "doc/proxies.md's caddyfile block is etc/caddy/Caddyfile (after its comments)" "" \
     "$(diff <(printf '%s\n' "$README_CONF") <(printf '%s\n' "$SITE"))"
 mkdir -p "$TMP/caddy/home" "$TMP/caddy/data" "$TMP/caddy/config"
 caddy_conf() { # PORT API_PORT
@@ -116,27 +117,32 @@ check_match "wrong SecretKey: 401" "^401 " "$(basic /api/x "$A_ID" "$(wrong_last
 check_match "garbage bearer: 401" "^401 " "$(bearer /api/x 'not-a-key')"
 check_match "a refusal never reaches the API" "^401 $" "$(bearer /api/x 'not-a-key')"
 
-# --- 403: scope, allowlist; the client cannot pick the service or address
-check_match "out of scope: 403" "^403 " "$(bearer /api/x "$AK_WEB")"
-check_match "out of scope: the code says why" "^HTTP/1.1 403.*X-Latchkey-Code: AuthFailure.UnauthorizedOperation" \
+# --- scope, allowlist; the client cannot pick the service or address.
+# Refused before the secret is checked: a wrong secret's answer, 401 (a
+# caller that has not proven the key learns nothing of its rules, issue 19)
+check_match "out of scope: 401" "^401 " "$(bearer /api/x "$AK_WEB")"
+check_match "out of scope: the code tells nothing" "^HTTP/1.1 401.*X-Latchkey-Code: AuthFailure.SignatureFailure" \
     "$(headers "$URL/api/x" "header = \"Authorization: Bearer $AK_WEB\"")"
-check_match "a client's X-Latchkey-Service cannot pick the service" "^403 " \
+# --- the service is decided on the path Caddy routes (issue 19, finding 1)
+check_dot_segments "$URL"
+check_match "a client's X-Latchkey-Service cannot pick the service" "^401 " \
     "$(req "$URL/api/x" "header = \"Authorization: Bearer $AK_WEB\"" "header = \"X-Latchkey-Service: web\"")"
-check_match "a client's X-Original-URI cannot pick the service" "^403 " \
+check_match "a client's X-Original-URI cannot pick the service" "^401 " \
     "$(req "$URL/api/x" "header = \"Authorization: Bearer $AK_WEB\"" "header = \"X-Original-URI: /web/x\"")"
-check_match "a client's X-Forwarded-Uri cannot pick the service" "^403 " \
+# (401: outside the key's scope; 403: a path latchkeyd refuses whatever the key)
+check_match "a client's X-Forwarded-Uri cannot pick the service" "^40[13] " \
     "$(req "$URL/api/x" "header = \"Authorization: Bearer $AK_WEB\"" "header = \"X-Forwarded-Uri: /web/x\"")"
-check_match "outside the allowlist: 403" "^403 " "$(bearer /api/x "$AK_FAR")"
-check_match "a client's X-Forwarded-For cannot name its address" "^403 " \
+check_match "outside the allowlist: 401" "^401 " "$(bearer /api/x "$AK_FAR")"
+check_match "a client's X-Forwarded-For cannot name its address" "^401 " \
     "$(req "$URL/api/x" "header = \"Authorization: Bearer $AK_FAR\"" "header = \"X-Forwarded-For: 10.1.2.3\"")"
-check_match "a client's X-Real-IP cannot name its address" "^403 " \
+check_match "a client's X-Real-IP cannot name its address" "^401 " \
     "$(req "$URL/api/x" "header = \"Authorization: Bearer $AK_FAR\"" "header = \"X-Real-IP: 10.1.2.3\"")"
 
 # --- disabled with the admin tool: refused on the very next request
 check "disable: works before" "200 uin=100 key=$AK_DIS_ID" "$(bearer /api/x "$AK_DIS")"
 lk apikey disable "$AK_DIS_ID" >/dev/null || die "apikey disable"
-check_match "disable: 403 on the very next request" "^403 " "$(bearer /api/x "$AK_DIS")"
-check_match "disable: the code says why" "^HTTP/1.1 403.*X-Latchkey-Code: AuthFailure.SecretIdDisabled" \
+check_match "disable: 401 on the very next request" "^401 " "$(bearer /api/x "$AK_DIS")"
+check_match "disable: the code tells nothing" "^HTTP/1.1 401.*X-Latchkey-Code: AuthFailure.SignatureFailure" \
     "$(headers "$URL/api/x" "header = \"Authorization: Bearer $AK_DIS\"")"
 lk apikey enable "$AK_DIS_ID" >/dev/null || die "apikey enable"
 check "enable: granted again at once" "200 uin=100 key=$AK_DIS_ID" "$(bearer /api/x "$AK_DIS")"

@@ -1,6 +1,6 @@
 #!/bin/bash
 # dovecot.sh — Dovecot IMAP (passdb pam) logging users in through
-# pam_latchkey.so socket= and latchkeyd: the README's Dovecot recipe, in a
+# pam_latchkey.so socket= and latchkeyd: doc/dovecot.md's recipe, in a
 # private Dovecot on 127.0.0.1 and a free port (its own base_dir, config and
 # PAM service file). Through the socket the auth worker maps no store, so
 # Dovecot's default vsz_limit holds. Needs root (the auth worker runs PAM as
@@ -41,11 +41,13 @@ new_user 200 --login bob
 new_apikey 200 imap-bob --scope imap
 B_AK=$APIKEY
 
-# The README's recipe (module path and socket from this build).
-cat >"$PAMFILE" <<PAM
-auth     required  $MOD socket=$LKD_SOCK mode=any service=imap
-account  required  $MOD socket=$LKD_SOCK mode=any service=imap
-PAM
+# doc/dovecot.md's recipe, its two lines read from the page (module path and
+# socket from this build).
+RECIPE=$(grep -E '^(auth|account) +required +pam_latchkey\.so ' "$LK_SRCDIR/doc/dovecot.md" |
+    sed -e "s|pam_latchkey\.so|$MOD|" -e "s|socket=/run/latchkey/latchkeyd\.sock|socket=$LKD_SOCK|")
+[ "$(printf '%s\n' "$RECIPE" | grep -c "^\(auth\|account\) .*socket=$LKD_SOCK mode=any service=imap\$")" = 2 ] ||
+    die "doc/dovecot.md has no auth and account line of pam_latchkey.so"
+printf '%s\n' "$RECIPE" >"$PAMFILE"
 
 mkdir -p "$TMP/dovecot/run" "$TMP/mail"
 chmod 755 "$TMP/dovecot" "$TMP/dovecot/run"

@@ -31,5 +31,11 @@ TESTS += tests/plugins/nginx.sh
 # The same endpoint behind Caddy (etc/caddy/Caddyfile); skips without caddy
 # or libmicrohttpd.
 TESTS += tests/plugins/caddy.sh
+# Slow clients against the HTTP endpoint itself; skips without libmicrohttpd.
+TESTS += tests/plugins/http_slow.sh
+# ngx_http_auth_latchkey_module in the real nginx (load_module), with
+# latchkeyd's socket; skips without nginx or the module (nginx-dev).
+TESTS += tests/plugins/nginx_module.sh
 
-EXTRA_DIST += tests/plugins/apache.sh tests/plugins/common.sh tests/plugins/pam.sh tests/plugins/sshd.sh tests/plugins/dovecot.sh tests/plugins/abi.sh tests/plugins/mosquitto.sh tests/plugins/nginx.sh tests/plugins/caddy.sh
+EXTRA_DIST += tests/plugins/apache.sh tests/plugins/common.sh tests/plugins/pam.sh tests/plugins/sshd.sh tests/plugins/dovecot.sh tests/plugins/abi.sh tests/plugins/mosquitto.sh tests/plugins/nginx.sh tests/plugins/caddy.sh \
+	tests/plugins/http_slow.sh tests/plugins/nginx_module.sh tests/plugins/fake_latchkeyd.pl

@@ -2,7 +2,7 @@
 # sshd.sh — pam_latchkey.so in a real OpenSSH sshd on 127.0.0.1 and a free
 # port, with its own sshd_config and a private PAM service: sshd names its
 # PAM service after its program name, so a symlinked binary reads
-# /etc/pam.d/<that name> (written here, removed at exit). Proves the README's
+# /etc/pam.d/<that name> (written here, removed at exit). Proves doc/sshd.md's
 # recipe: a bound Unix user logs in with its API key and with its
 # SecretId:SecretKey pair, is refused with another account's key, and a
 # public-key login of a user latchkey does not know still works.
@@ -51,10 +51,14 @@ new_user 200 --login "$U_BOB"
 new_apikey 200 ssh-bob --scope ssh
 B_AK=$APIKEY
 
-# The README's recipe, with this build's module path.
+# doc/sshd.md's recipe, its two lines read from the page, with this build's
+# module path and configuration.
+RECIPE=$(grep -E '^(auth|account) +required +pam_latchkey\.so ' "$LK_SRCDIR/doc/sshd.md" |
+    sed -e "s|pam_latchkey\.so|$MOD|" -e "s|config=/etc/latchkey/latchkey\.yaml|config=$CONF|")
+[ "$(printf '%s\n' "$RECIPE" | grep -c "^\(auth\|account\) .*config=$CONF mode=any service=ssh\$")" = 2 ] ||
+    die "doc/sshd.md has no auth and account line of pam_latchkey.so"
 cat >"$PAMFILE" <<PAM
-auth     required  $MOD config=$CONF mode=any service=ssh
-account  required  $MOD config=$CONF mode=any service=ssh
+$RECIPE
 account  required  pam_unix.so
 session  required  pam_permit.so
 PAM

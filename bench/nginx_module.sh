@@ -1,0 +1,120 @@
+#!/bin/bash
+# bench/nginx_module.sh — requests/s of one nginx API location protected by
+# ngx_http_auth_latchkey_module (the shipped etc/nginx/latchkey-module.conf
+# block: every request asks latchkeyd over its UNIX socket; the Bearer key
+# is warm in latchkeyd's verified-secret cache) against the same location
+# unprotected and against auth_request to latchkeyd's HTTP endpoint (the
+# shipped etc/nginx/latchkey.conf block); then the module with 10% wrong
+# keys and 10% garbage mixed in. Every location proxies to an API (a second
+# nginx server answering 200), as a gateway does. Same nginx, same wrk,
+# alternating rounds; prints the ratios. Exits 77 when nginx, wrk or the
+# module is missing. Environment: BENCH_SECONDS per run (default 5),
+# BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32).
+[ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
+set -u
+. "$LK_SRCDIR/tests/plugins/common.sh"
+. "$LK_SRCDIR/bench/wrk_lib.sh"
+
+NGINX=$(command -v nginx 2>/dev/null || ls /usr/sbin/nginx 2>/dev/null)
+[ -n "$NGINX" ] && [ -x "$NGINX" ] || skip "nginx not installed (apt-get install nginx)"
+command -v wrk >/dev/null || skip "wrk not installed (apt-get install wrk)"
+MODULE=$LK_BUILDDIR/plugins/nginx/build/objs/ngx_http_auth_latchkey_module.so
+[ -f "$MODULE" ] || skip "the nginx module was not built (apt-get install nginx-dev, then configure)"
+[ "${LK_HAVE_HTTP:-yes}" = yes ] || skip "latchkeyd was built without HTTP support (the auth_request comparison)"
+need_cli
+SECS=${BENCH_SECONDS:-5}
+CONNS=${BENCH_CONNECTIONS:-32}
+
+chmod 755 "$TMP"
+write_config
+init_store
+new_user 100 --login alice
+new_apikey 100 bench --scope api
+AK=$APIKEY
+
+nginx_worker_user
+free_port LKD_PORT
+start_latchkeyd "$LKD_ALLOW" "http:" "  listen: 127.0.0.1:$LKD_PORT" "  trusted_proxies: [127.0.0.1]" \
+    "  service_map: [\"/ar/=api\"]"
+for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$LKD_PORT/healthz" && break; sleep 0.1; done
+
+# bench_conf PORT API_PORT: the module's server block as shipped (its
+# /api/ location), plus the unprotected twin and the auth_request pair
+# (the shipped recipe's locations, /api/ renamed /ar/).
+bench_conf() {
+    local mod ar_top ar_locs
+    mod=$(sed -n '/^map \$uri/,$p' "$LK_SRCDIR/etc/nginx/latchkey-module.conf" |
+        sed -e "s|listen 127.0.0.1:8080|listen 127.0.0.1:$1|" -e "s|/run/latchkey/latchkeyd.sock|$LKD_SOCK|" \
+            -e "s|127.0.0.1:9000|api_backend|")
+    ar_top=$(sed -n '/^upstream latchkeyd/,/^}/p; /^map \$latchkey_path/,/^}/p' "$LK_SRCDIR/etc/nginx/latchkey.conf" |
+        sed -e "s|127.0.0.1:8087|127.0.0.1:$LKD_PORT|")
+    ar_locs=$(sed -n '/^server {/,$p' "$LK_SRCDIR/etc/nginx/latchkey.conf" | sed -e '1,/listen/d' -e '$d' |
+        sed -e "s|location /api/ {|location /ar/ {|" -e "s|127.0.0.1:9000|api_backend|")
+    cat <<CONF
+load_module $MODULE;
+$NGINX_USER_LINE
+worker_processes 2;
+error_log $TMP/nginx/logs/error.log crit;
+events { worker_connections 2048; }
+http {
+$(nginx_private off)
+    upstream api_backend { server 127.0.0.1:$2; keepalive 32; }
+    server {
+        listen 127.0.0.1:$2;
+        location / { return 200 "ok\n"; }
+    }
+$ar_top
+${mod%\}*}
+$ar_locs
+    location /open/ {
+        proxy_pass http://api_backend;
+    }
+}
+}
+CONF
+}
+# every proxied location keeps its upstream connections, as a gateway would
+conf_keepalive() { bench_conf "$@" | sed 's@proxy_pass http://api_backend;.*@proxy_pass http://api_backend;\n        proxy_http_version 1.1;\n        proxy_set_header Connection "";@'; }
+start_nginx conf_keepalive
+for p in /api/x /ar/x; do
+    [ "$(printf 'header = "Authorization: Bearer %s"\n' "$AK" | curl -s -K - -o /dev/null -w '%{http_code}' \
+        "http://127.0.0.1:$PORT$p")" = 200 ] || die "$p does not grant the key"
+done
+
+# The key reaches wrk through a Lua script file (mode 0600), never argv.
+cat >"$TMP/key.lua" <<LUA
+wrk.headers["Authorization"] = "Bearer $AK"
+LUA
+wrk_mix_lua "$AK" 1 >"$TMP/mixed.lua"
+wrk_mix_lua "$AK" 0 >"$TMP/clean.lua"
+chmod 600 "$TMP/key.lua" "$TMP/mixed.lua" "$TMP/clean.lua"
+
+run() { wrk_run "http://127.0.0.1:$PORT$1" "${@:2}"; }
+wrk -t2 -c"$CONNS" -d1s -s "$TMP/key.lua" "http://127.0.0.1:$PORT/api/x" >/dev/null 2>&1 # warm-up
+
+open_rps=0 mod_rps=0 ar_rps=0 clean_rps=0 valid_rps=0 bad=0
+for _ in $(seq "${BENCH_ROUNDS:-3}"); do
+    run /open/x
+    open_rps=$(max "$open_rps" "$RPS")
+    run /api/x -s "$TMP/key.lua"
+    mod_rps=$(max "$mod_rps" "$RPS")
+    bad=$((bad + BAD))
+    run /ar/x -s "$TMP/key.lua"
+    ar_rps=$(max "$ar_rps" "$RPS")
+    bad=$((bad + BAD))
+    run /api/x -s "$TMP/clean.lua"
+    clean_rps=$(max "$clean_rps" "$RPS")
+    bad=$((bad + BAD))
+    run /api/x -s "$TMP/mixed.lua"
+    valid_rps=$(max "$valid_rps" "$(wrk_valid_rps)")
+done
+
+echo "nginx: ngx_http_auth_latchkey_module vs auth_request vs unprotected (2 nginx workers), wrk -t2 -c$CONNS -d${SECS}s,"
+echo "best of ${BENCH_ROUNDS:-3} alternating rounds, $(nproc) cores (load average $(cut -d' ' -f1 /proc/loadavg)):"
+printf '  API location, unprotected:              %10.0f req/s\n' "$open_rps"
+printf '  API location, module (Bearer, warm):    %10.0f req/s\n' "$mod_rps"
+printf '  API location, auth_request (same key):  %10.0f req/s\n' "$ar_rps"
+printf '  valid requests refused (must be 0):     %10d\n' "$bad"
+awk -v a="$mod_rps" -v o="$open_rps" 'BEGIN { printf "  ratio module / unprotected:             %10.2fx (target >= 0.9x)\n", a / o }'
+awk -v a="$mod_rps" -v o="$ar_rps" 'BEGIN { printf "  ratio module / auth_request:            %10.2fx\n", a / o }'
+awk -v v="$valid_rps" -v a="$clean_rps" 'BEGIN { printf "  module, valid rate mixed / clean:       %10.2fx (target >= 0.8x)\n", v / a }'
