@@ -6,9 +6,16 @@ S=${LK_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$S/tests/pg/lib.sh"
 pg_start
 export PG_DIR PG_PORT PG_BIN LK_SRCDIR="$S"
-for t in lifecycle limits apikeys records verify_input badinput keylife; do
+for t in lifecycle limits apikeys records verify_input badinput keylife selfservice rotation scan output import; do
     echo "# e2e/$t on postgresql"
     # a fresh shell per script: each sources tests/e2e/lib.sh itself
     LK_E2E_BACKENDS=postgresql sh -c '. "$LK_SRCDIR/tests/pg/lib.sh"; . "$0"' "$S/tests/e2e/$t.sh" ||
         { echo "FAIL: e2e/$t on postgresql"; exit 1; }
 done
+# the management API, and two latchkeyd on one store (bash: it uses curl's
+# config on stdin and /dev/tcp); skipped where latchkeyd has no HTTP
+if [ "${LK_HAVE_HTTP:-yes}" = yes ]; then
+    echo "# daemon/manage on postgresql"
+    LK_E2E_BACKENDS=postgresql bash -c '. "$LK_SRCDIR/tests/pg/lib.sh"; . "$0"' "$S/tests/daemon/manage.sh" ||
+        { echo "FAIL: daemon/manage on postgresql"; exit 1; }
+fi

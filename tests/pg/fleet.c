@@ -6,7 +6,7 @@
  * Commands (one per line; one answer line each on stdout, flushed):
  *   key SID SECRET CODE MS   verify the pair until the verdict's code (as
  *                            lk_status_code names it, e.g. Success,
- *                            AuthFailure.SecretIdDisabled) is CODE, for at
+ *                            AuthFailure.SignatureFailure) is CODE, for at
  *                            most MS milliseconds (0: once)
  *   api APIKEY CODE MS       the same with lk_verify_apikey
  *   quit

@@ -5,14 +5,20 @@
 # in that dir, so it never meets a system cluster or another test's port.
 # Sets PG_DIR, PG_PORT, PG_BIN and PG_CONNINFO (database lk_test, superuser
 # latchkey, trust auth on the private socket); stops and removes it all at
-# exit. Exits 77 (automake's skip) with a message where PostgreSQL or the
-# backend is absent.
+# exit. PG_SUPER=NAME names the superuser otherwise; PG_AUTH=scram-sha-256
+# makes every connection prove a password (the superuser's is in the
+# passfile $PGPASSFILE, exported). Exits 77 (automake's skip) with a message
+# where PostgreSQL or the backend is absent.
 # pg_sql [DB] SQL: run SQL with psql as the cluster's superuser.
 # pg_new_db NAME: create a database; prints its conninfo.
+# pg_wait DB SQL WANT WHAT: poll SQL (every 50 ms, for up to 20 s) until it
+# prints WANT; else fail (tests/e2e/lib.sh) saying WHAT did not happen.
 # pg_stop_server / pg_start_server: take the server down and up again (the
 # data stays).
 
 PG_BIN=
+PG_SUPER=${PG_SUPER:-latchkey}
+PG_AUTH=${PG_AUTH:-trust}
 for _d in /usr/lib/postgresql/*/bin; do
     [ -x "$_d/initdb" ] && [ -x "$_d/pg_ctl" ] && PG_BIN=$_d
 done
@@ -53,12 +59,21 @@ pg_stop_server() {
 pg_sql() {
     _db=lk_test
     [ $# -gt 1 ] && { _db=$1; shift; }
-    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U latchkey -d "$_db" -At -c "$1"
+    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$PG_DIR" -p "$PG_PORT" -U "$PG_SUPER" -d "$_db" -At -c "$1"
+}
+
+pg_wait() {
+    _i=0
+    until [ "$(pg_sql "$1" "$2")" = "$3" ]; do
+        _i=$((_i + 1))
+        [ $_i -lt 400 ] || fail "$4"
+        sleep 0.05
+    done
 }
 
 pg_new_db() {
     pg_sql postgres "CREATE DATABASE $1" >/dev/null || return 1
-    echo "host=$PG_DIR port=$PG_PORT user=latchkey dbname=$1"
+    echo "host=$PG_DIR port=$PG_PORT user=$PG_SUPER dbname=$1"
 }
 
 pg_start() {
@@ -76,8 +91,19 @@ pg_start() {
     chmod 700 "$PG_DIR"
     # Only a unix socket, in PG_DIR: the port just names the socket file.
     PG_PORT=$((20000 + $$ % 20000))
-    as_owner "$PG_BIN/initdb" -D "$PG_DIR/data" -U latchkey --auth=trust -E UTF8 --no-locale \
+    set -- --auth="$PG_AUTH"
+    if [ "$PG_AUTH" != trust ]; then
+        _pw=$(od -An -tx1 -N16 /dev/urandom | tr -d ' \n')
+        printf '%s\n' "$_pw" >"$PG_DIR/superpw"
+        [ "$(id -u)" = 0 ] && chown nobody "$PG_DIR/superpw"
+        (umask 077 && printf '%s:%s:*:%s:%s\n' "$PG_DIR" "$PG_PORT" "$PG_SUPER" "$_pw" >"$PG_DIR/super.pgpass")
+        PGPASSFILE=$PG_DIR/super.pgpass
+        export PGPASSFILE
+        set -- "$@" --pwfile="$PG_DIR/superpw"
+    fi
+    as_owner "$PG_BIN/initdb" -D "$PG_DIR/data" -U "$PG_SUPER" "$@" -E UTF8 --no-locale \
         >"$PG_DIR/initdb.log" 2>&1 || { cat "$PG_DIR/initdb.log" >&2; exit 1; }
+    rm -f "$PG_DIR/superpw"
     pg_start_server || exit 1
     PG_CONNINFO=$(pg_new_db lk_test) || exit 1
     pg_new_db lk_empty >/dev/null || exit 1

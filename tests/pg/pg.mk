@@ -9,9 +9,9 @@ tests_pg_outage_SOURCES = tests/pg/outage.c
 tests_pg_outage_CFLAGS = $(AM_CFLAGS)
 tests_pg_outage_LDADD = liblatchkey.la
 # fleet: two "machines" on one store (fleet.sh drives this long-lived verifier)
-PG_FLEET = tests/pg/fleet.sh
+PG_FLEET = tests/pg/fleet.sh tests/pg/hostile.sh
 TESTS += $(PG_FLEET)
-EXTRA_DIST += $(PG_FLEET)
+EXTRA_DIST += $(PG_FLEET) tests/pg/verifier.sh
 check_PROGRAMS += tests/pg/fleet
 tests_pg_fleet_SOURCES = tests/pg/fleet.c
 tests_pg_fleet_CFLAGS = $(AM_CFLAGS)

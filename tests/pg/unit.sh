@@ -1,5 +1,5 @@
 #!/bin/sh
-# The backend-generic suite and the rules suite on a private PostgreSQL.
+# The backend-generic suite and the rules suites on a private PostgreSQL.
 set -eu
 . "${LK_SRCDIR:-$(dirname "$0")/../..}/tests/pg/lib.sh"
 pg_start
@@ -11,3 +11,4 @@ echo "# the same with the record cache on (store.cache_entries)"
 LK_TEST_PG_CACHE=1000 "$B/tests/unit/test_backend"
 "$B/tests/unit/test_rules"
 "$B/tests/unit/test_lifecycle"
+"$B/tests/unit/test_authz"
