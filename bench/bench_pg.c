@@ -122,13 +122,71 @@ static bench_result timed(lk_ctx *ctx, const bench_cred *c, size_t n, int thread
 
 /* ------------------------------------------------------------ 1. warm */
 
+/* PostgreSQL against LMDB, in the same process and run (issue 24): rounds
+ * alternating LMDB, PostgreSQL with the store cache, LMDB again, so a burst
+ * of other work hits both; the ratio is the median of the rounds' ratios.
+ * Sanity: the README once printed 159% of LMDB from a run whose LMDB row was
+ * 103k/s, far below LMDB's own rate elsewhere in that run. So every LMDB
+ * reference row is compared with the median of all of them, and a ratio
+ * whose reference is off by more than 2x is refused ("not comparable"). */
+enum { PG_ROUNDS = 5 };
+
+static int cmp_dbl(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(const double *v, int n)
+{
+    double s[2 * PG_ROUNDS + 2];
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_dbl);
+    return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+typedef struct pg_vs_lmdb {
+    double ratio;    /* median over rounds of PG / mean(LMDB before, after); <0: not comparable */
+    double lmdb_med; /* median LMDB reference, per core */
+    double pg_med;
+    double worst;    /* the LMDB row farthest from lmdb_med, as a factor (>= 1) */
+} pg_vs_lmdb;
+
+static pg_vs_lmdb compare_rounds(lk_ctx *lm, const bench_cred *lc, lk_ctx *on, const bench_cred *pc, int t,
+                                 double seconds)
+{
+    double lmdb[PG_ROUNDS + 1], pg[PG_ROUNDS], ratio[PG_ROUNDS];
+    pg_vs_lmdb out;
+    double secs = seconds / 2 > 0.2 ? seconds / 2 : 0.2;
+    bench_result r = timed(lm, lc, NKEYS, t, secs);
+    lmdb[0] = r.cores > 0.05 ? r.rate / r.cores : r.rate / t;
+    for (int k = 0; k < PG_ROUNDS; k++) {
+        r = timed(on, pc, NKEYS, t, secs);
+        pg[k] = r.cores > 0.05 ? r.rate / r.cores : r.rate / t;
+        r = timed(lm, lc, NKEYS, t, secs);
+        lmdb[k + 1] = r.cores > 0.05 ? r.rate / r.cores : r.rate / t;
+        ratio[k] = pg[k] / ((lmdb[k] + lmdb[k + 1]) / 2);
+    }
+    out.lmdb_med = median_of(lmdb, PG_ROUNDS + 1);
+    out.pg_med = median_of(pg, PG_ROUNDS);
+    out.worst = 1;
+    for (int k = 0; k <= PG_ROUNDS; k++) {
+        double f = lmdb[k] > out.lmdb_med ? lmdb[k] / out.lmdb_med : out.lmdb_med / lmdb[k];
+        if (lmdb[k] <= 0)
+            f = 1e9;
+        out.worst = f > out.worst ? f : out.worst;
+    }
+    out.ratio = out.worst > 2 ? -1 : median_of(ratio, PG_ROUNDS);
+    return out;
+}
+
 static double section_warm(const char *dir, const char *ci, int threads, double seconds)
 {
-    char path[4200], note[200];
+    char path[4200], note[300];
     lk_ctx *lm = NULL, *on = NULL, *off = NULL;
     bench_cred lc[NKEYS], pc[NKEYS];
     lk_status st;
-    double lmdb_rate = 0, on_rate = 0;
+    double ratio1 = -2;
 
     bench_table_section("1. warm verify: PostgreSQL with the store cache, without, and LMDB (16 keys)");
     snprintf(path, sizeof path, "%s/warm.mdb", dir);
@@ -147,19 +205,29 @@ static double section_warm(const char *dir, const char *ci, int threads, double 
     }
     for (int t = 1; t <= threads; t += threads > 1 ? threads - 1 : 1) {
         bench_result r = timed(lm, lc, NKEYS, t, seconds);
-        if (t == 1)
-            lmdb_rate = r.rate;
-        bench_table_row("LMDB: warm SecretId verify", t, &r, "the reference, same run");
         double lr = r.rate;
+        bench_table_row("LMDB: warm SecretId verify", t, &r, "the reference, same run");
         r = timed(on, pc, NKEYS, t, seconds);
-        if (t == 1)
-            on_rate = r.rate;
-        snprintf(note, sizeof note, "store cache on (default): %.0f%% of LMDB", lr > 0 ? 100 * r.rate / lr : 0);
+        snprintf(note, sizeof note, "store cache on (default): %.0f%% of the LMDB row above", lr > 0 ? 100 * r.rate / lr : 0);
         bench_table_row("PostgreSQL: warm SecretId verify, store cache", t, &r, note);
         r = timed(off, pc, NKEYS, t, seconds);
         snprintf(note, sizeof note, "store.cache_entries 0: BEGIN, SELECT, ROLLBACK per verify; %.1f%% of LMDB",
                  lr > 0 ? 100 * r.rate / lr : 0);
         bench_table_row("PostgreSQL: warm SecretId verify, no store cache", t, &r, note);
+        pg_vs_lmdb c = compare_rounds(lm, lc, on, pc, t, seconds);
+        if (c.ratio < 0)
+            snprintf(note, sizeof note,
+                     "NOT COMPARABLE: an LMDB reference row was %.1fx off the median LMDB %.0f/s per core of this run",
+                     c.worst, c.lmdb_med);
+        else
+            snprintf(note, sizeof note,
+                     "per core, medians of %d rounds alternating with LMDB: PG %.0f/s vs LMDB %.0f/s = %.0f%% "
+                     "(LMDB rows within %.2fx of their median)",
+                     PG_ROUNDS, c.pg_med, c.lmdb_med, 100 * c.ratio, c.worst);
+        bench_say("| %-52s | %3d |           | %10.0f |          |          |          |          | %s\n",
+                  "PostgreSQL store cache / LMDB, same run", t, c.pg_med, note);
+        if (t == 1)
+            ratio1 = c.ratio;
     }
 out:
     if (lm)
@@ -168,7 +236,7 @@ out:
         lk_close(on);
     if (off)
         lk_close(off);
-    return lmdb_rate > 0 ? on_rate / lmdb_rate : 0;
+    return ratio1;
 }
 
 /* ------------------------------------------------------------ 2. revocation */
@@ -220,7 +288,9 @@ static int revoke_child(const char *ci, const char *sid, const char *sk)
             lk_status st;
             while ((st = lk_verify_key(ctx, sid, sk, sl, &the_req, NULL)) == LK_OK)
                 ;
-            uint64_t t = st == LK_DENY_DISABLED ? mono_ns() : 0;
+            /* A disabled key answers as a wrong secret (issue 19, finding
+             * 18); the secret is right, so that refusal is the disable. */
+            uint64_t t = st == LK_DENY_BAD_SECRET || st == LK_DENY_DISABLED ? mono_ns() : 0;
             if (!write_all(1, &t, sizeof t))
                 break;
         }
@@ -557,7 +627,7 @@ int main(int argc, char **argv)
     bench_print_load("at start");
     bench_table_header();
     int threads = bench_nproc() > 1 ? 2 : 1;
-    double ratio = strchr(sections, '1') ? section_warm(dir, ci, threads, seconds) : -1;
+    double ratio = strchr(sections, '1') ? section_warm(dir, ci, threads, seconds) : -3;
     double p99 = strchr(sections, '2') ? section_revoke(argv[0], ci, trials) : -1e10;
     if (strchr(sections, '3'))
         section_scale(sci, max_keys, seconds);
@@ -567,8 +637,13 @@ int main(int argc, char **argv)
     bench_print_load("at end");
     bench_say("\nTargets (PostgreSQL):\n");
     if (ratio >= 0)
-        bench_say("  [%s] warm verify with the store cache >= 50%% of LMDB's (1 thread): %.0f%%\n",
-                  ratio >= 0.5 ? "met" : "MISSED", 100 * ratio);
+        bench_say("  [%s] warm verify with the store cache >= 80%% of LMDB's, same process and run (1 thread, per core, "
+                  "median of alternating rounds): %.0f%%\n",
+                  ratio >= 0.8 ? "met" : "MISSED", 100 * ratio);
+    else if (ratio > -3)
+        bench_say("  [not measured] warm verify with the store cache >= 80%% of LMDB's: %s\n",
+                  ratio == -1 ? "the LMDB reference was off by more than 2x within the run: no ratio printed"
+                              : "section 1 failed");
     if (p99 > -1e10)
         bench_say("  [%s] revocation p99 < 100 ms on loopback: %.3f ms\n", p99 > -1e9 && p99 < 100 ? "met" : "MISSED",
                   p99);

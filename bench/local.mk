@@ -6,7 +6,7 @@ check_PROGRAMS += bench/latchkey-bench
 bench_latchkey_bench_SOURCES = bench/bench.h bench/bench.c bench/bench_util.c bench/bench_load.c
 bench_latchkey_bench_CFLAGS = $(AM_CFLAGS) $(SODIUM_CFLAGS) $(LMDB_CFLAGS) $(YAML_CFLAGS)
 bench_latchkey_bench_LDADD = libcore.la $(SODIUM_LIBS) $(LMDB_LIBS) $(YAML_LIBS)
-EXTRA_DIST += bench/RESULTS.md bench/apache.sh bench/nginx.sh bench/wrk_lib.sh
+EXTRA_DIST += bench/RESULTS.md bench/apache.sh bench/nginx.sh bench/nginx_module.sh bench/wrk_lib.sh
 
 BENCH_DEPS = bench/latchkey-bench$(EXEEXT)
 if HAVE_PAM
@@ -22,7 +22,8 @@ endif
 
 # make bench [BENCH_ARGS='--quick']: a few minutes on 2 cores.
 # Then Apache with mod_authn_latchkey vs `Require all granted`, and nginx
-# auth_request to latchkeyd's HTTP endpoint vs the same location unprotected
+# auth_request to latchkeyd's HTTP endpoint vs the same location unprotected,
+# and ngx_http_auth_latchkey_module vs both (bench/nginx_module.sh)
 # (wrk; each skipped, saying why, without its server, wrk or the module /
 # libmicrohttpd).
 if HAVE_APACHE
@@ -40,15 +41,17 @@ BENCH_DEPS += bench/mqtt_bench$(EXEEXT)
 if HAVE_MOSQUITTO
 BENCH_DEPS += mosquitto_latchkey.la
 endif
-bench-mosquitto: bench/mqtt_bench$(EXEEXT) latchkey$(EXEEXT)
+bench-mosquitto: bench/mqtt_bench$(EXEEXT) bench/latchkey-bench$(EXEEXT) latchkey$(EXEEXT)
 	LK_BUILDDIR='$(abs_top_builddir)' $(SHELL) $(top_srcdir)/bench/mosquitto.sh || test $$? = 77
 
-bench: $(BENCH_DEPS) bench-daemon latchkey$(EXEEXT)
+bench: $(BENCH_DEPS) bench-daemon bench-manage latchkey$(EXEEXT)
 	bench/latchkey-bench$(EXEEXT) $(BENCH_FLAGS) $(BENCH_ARGS)
 	$(MAKE) $(AM_MAKEFLAGS) bench-pg
 	LK_BUILDDIR='$(abs_top_builddir)' LK_SRCDIR='$(abs_top_srcdir)' $(SHELL) $(srcdir)/bench/apache.sh || test $$? = 77
 	LK_BUILDDIR='$(abs_top_builddir)' LK_SRCDIR='$(abs_top_srcdir)' LK_HAVE_HTTP='$(LK_HAVE_HTTP)' \
 		$(SHELL) $(srcdir)/bench/nginx.sh || test $$? = 77
+	LK_BUILDDIR='$(abs_top_builddir)' LK_SRCDIR='$(abs_top_srcdir)' LK_HAVE_HTTP='$(LK_HAVE_HTTP)' \
+		$(SHELL) $(srcdir)/bench/nginx_module.sh || test $$? = 77
 	LK_BUILDDIR='$(abs_top_builddir)' $(SHELL) $(srcdir)/bench/mosquitto.sh || test $$? = 77
 
 # latchkeyd through its socket (also run by make bench): bench/daemon.sh.
@@ -71,3 +74,14 @@ bench-pg: $(BENCH_PG_DEPS)
 	    BENCH_PG_ARGS='$(BENCH_PG_ARGS)' $(SHELL) $(srcdir)/bench/pg.sh || test $$? = 77
 EXTRA_DIST += bench/pg.sh
 .PHONY: bench-pg
+# latchkeyd's management API (also run by make bench): bench/manage.sh, with
+# bench/manage_bench (libcurl, keep-alive, one connection per thread).
+check_PROGRAMS += bench/manage_bench
+bench_manage_bench_SOURCES = bench/manage_bench.c
+bench_manage_bench_CFLAGS = $(AM_CFLAGS) $(CURL_CFLAGS) $(SODIUM_CFLAGS) -pthread
+bench_manage_bench_LDADD = liblatchkey.la $(CURL_LIBS) $(SODIUM_LIBS)
+bench_manage_bench_LDFLAGS = -pthread
+EXTRA_DIST += bench/manage.sh
+bench-manage: latchkeyd$(EXEEXT) latchkey$(EXEEXT) bench/manage_bench$(EXEEXT)
+	LK_BUILDDIR='$(abs_top_builddir)' LK_HAVE_HTTP='$(LK_HAVE_HTTP)' $(SHELL) $(top_srcdir)/bench/manage.sh || test $$? = 77
+.PHONY: bench-manage
