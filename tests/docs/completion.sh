@@ -25,7 +25,7 @@ comp() {
     printf '%s\n' "${COMPREPLY[@]}" | sort | paste -sd' '
 }
 
-check "commands" "apikey audit expiring help init key records revoke scan stats store user verify" "$(comp 'latchkey ')"
+check "commands" "apikey audit expiring help import init key records revoke scan stats store user verify" "$(comp 'latchkey ')"
 check "a command by prefix" "apikey" "$(comp 'latchkey ap')"
 check "subcommands" "create delete disable edit enable list reroll show" "$(comp 'latchkey apikey ')"
 check "a subcommand after a global option" "delete disable" "$(comp 'latchkey --config x.yaml key d')"
@@ -33,7 +33,7 @@ check "options of apikey create" "--description" "$(comp 'latchkey apikey create
 check "option values: --backend" "flatfile lmdb" "$(comp 'latchkey init --backend ')"
 check "option values: --backend=" "flatfile" "$(comp 'latchkey init --backend = f')"
 check "option values: --kind" "sub-user" "$(comp 'latchkey user add 2 --kind s')"
-check "no option of another command" "--config --help --json --socket --version" "$(comp 'latchkey key list 100001 --')"
+check "no option of another command" "--cacert --config --credentials --endpoint --help --json --socket --version" "$(comp 'latchkey key list 100001 --')"
 check "a subcommand after --socket PATH" "show" "$(comp 'latchkey --socket /run/x.sock key sh')"
 check "nothing for a UIN" "" "$(comp 'latchkey key create ')"
 
@@ -53,7 +53,7 @@ while read -r group sub; do
     usage=$("$LK" $group $sub $probe 2>&1 | sed -n 's/.*(usage: latchkey \(.*\))$/\1/p')
     [ -n "$usage" ] || { check "usage of '$group $sub'" "a usage" ""; continue; }
     want=$(printf '%s\n' "$usage" | grep -oE -- '--[a-z-]+' | sort -u | paste -sd' ')
-    got=$(comp "latchkey $group $sub --" | tr ' ' '\n' | grep -vxE -- '--(config|json|socket|help|version)' | paste -sd' ')
+    got=$(comp "latchkey $group $sub --" | tr ' ' '\n' | grep -vxE -- '--(config|json|socket|endpoint|credentials|cacert|help|version)' | paste -sd' ')
     check "options of '$group${sub:+ $sub}'" "$want" "$got"
 done <<<"$commands"
 
