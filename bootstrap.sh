@@ -5,7 +5,8 @@
 # Usage: ./bootstrap.sh [configure options]      e.g. ./bootstrap.sh --prefix=/usr
 #
 # Packages, installed by one apt-get command:
-#   BUILD_DEPS  to configure and build (libcmocka-dev too: configure wants it
+#   BUILD_DEPS  to configure and build (nginx-dev: the nginx module is built
+#               against the packaged nginx; libcmocka-dev too: configure wants it
 #               for `make check`'s unit tests);
 #   TEST_DEPS   only for `make check`'s plugin tests, which skip what is
 #               missing: the mosquitto broker and clients, pamtester,
@@ -25,7 +26,10 @@
 #               the test runs /usr/bin/caddy with a private configuration,
 #               no admin endpoint and storage in its temp dir; where
 #               services start on install the package also starts
-#               Debian's caddy.service on port 80, which no test uses).
+#               Debian's caddy.service on port 80, which no test uses),
+#               faketime (tests/e2e/keylife.sh runs the tool on an injected
+#               clock), systemd (systemd-analyze verify of the shipped
+#               units: tests/daemon/systemd.sh; nothing is started).
 #               openssh-server, for the sshd
 #               test, is not installed here (it starts an SSH server); CI
 #               installs it.
@@ -37,9 +41,10 @@ set -e
 cd "$(dirname "$0")"
 BUILD_DEPS="build-essential autoconf automake libtool pkg-config libsodium-dev liblmdb-dev \
 libyaml-dev libjson-c-dev libcmocka-dev libpam0g-dev mosquitto-dev libmosquitto-dev libpq-dev apache2-dev \
-libmicrohttpd-dev"
+libmicrohttpd-dev nginx-dev libcurl4-openssl-dev"
 TEST_DEPS="pamtester libpam-wrapper libpam-modules mosquitto mosquitto-clients \
-openssh-client db-util mandoc bash-completion postgresql apache2 curl wrk dovecot-imapd nginx caddy"
+openssh-client db-util mandoc bash-completion postgresql apache2 curl wrk dovecot-imapd nginx caddy \
+faketime systemd chromium chromium-driver python3-selenium firefox-esr python3-websocket strace"
 if [ "${LK_SKIP_APT:-}" != 1 ]; then
     DEPS=$BUILD_DEPS
     [ "${LK_NO_TEST_DEPS:-}" = 1 ] || DEPS="$DEPS $TEST_DEPS"

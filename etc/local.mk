@@ -24,6 +24,13 @@ systemdunitdir = @systemdunitdir@
 systemdunit_DATA = etc/latchkeyd.service
 EXTRA_DIST += etc/latchkeyd.service.in
 CLEANFILES += etc/latchkeyd.service
+# The unit keeps latchkeyd off the network; the drop-in for daemon.http.listen
+# is installed as an example, to be copied to
+# /etc/systemd/system/latchkeyd.service.d/ by whoever serves HTTP (a drop-in
+# beside the unit would open the network to every installation).
+systemdexdir = $(pkgdatadir)/examples/systemd
+systemdex_DATA = etc/systemd/latchkeyd-http.conf
+EXTRA_DIST += $(systemdex_DATA)
 
 etc/latchkeyd.service: $(top_srcdir)/etc/latchkeyd.service.in Makefile
 	$(AM_V_GEN)$(MKDIR_P) etc && sed -e 's|@sbindir[@]|$(sbindir)|g' -e 's|@sysconfdir[@]|$(sysconfdir)|g' \
@@ -35,7 +42,7 @@ etc/latchkeyd.service: $(top_srcdir)/etc/latchkeyd.service.in Makefile
 # as examples, never where a proxy would load them by itself.
 proxyexdir = $(pkgdatadir)/examples
 nginxexdir = $(proxyexdir)/nginx
-nginxex_DATA = etc/nginx/latchkey.conf
+nginxex_DATA = etc/nginx/latchkey.conf etc/nginx/latchkey-module.conf
 traefikexdir = $(proxyexdir)/traefik
 traefikex_DATA = etc/traefik/latchkey.yml
 caddyexdir = $(proxyexdir)/caddy
@@ -43,3 +50,10 @@ caddyex_DATA = etc/caddy/Caddyfile
 envoyexdir = $(proxyexdir)/envoy
 envoyex_DATA = etc/envoy/latchkey.yaml
 EXTRA_DIST += $(nginxex_DATA) $(traefikex_DATA) $(caddyex_DATA) $(envoyex_DATA)
+
+# latchkeyd without systemd: a sysvinit script (start-stop-daemon, as user
+# latchkey), run by tests/daemon/operator.sh; an example, copied to
+# /etc/init.d by whoever wants it.
+initexdir = $(proxyexdir)/init.d
+initex_DATA = etc/init.d/latchkeyd
+EXTRA_DIST += $(initex_DATA)

@@ -8,6 +8,7 @@ AM_TESTS_ENVIRONMENT = \
 	LK_STATEDIR='$(latchkeystatedir)'; export LK_STATEDIR; \
 	LK_HAVE_POSTGRESQL='$(LK_HAVE_POSTGRESQL)'; export LK_HAVE_POSTGRESQL; \
 	LK_HAVE_HTTP='$(LK_HAVE_HTTP)'; export LK_HAVE_HTTP; \
+	LK_HAVE_NGINX='$(LK_HAVE_NGINX)'; export LK_HAVE_NGINX; \
 	TZ=UTC; export TZ;
 
 # Unit tests link the convenience library to reach internal functions.
@@ -22,5 +23,6 @@ include tests/plugins/plugins.mk
 include tests/fuzz/fuzz.mk
 include tests/reliability/reliability.mk
 include tests/daemon/daemon.mk
+include tests/console/console.mk
 include tests/docs/docs.mk
 include tests/pg/pg.mk

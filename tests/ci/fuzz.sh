@@ -7,7 +7,7 @@
 # FUZZ_ARTIFACTS (default: a scratch dir, printed) and shown as hex.
 # Prints the executions per target.
 #
-# FUZZ_TARGETS (default: keys config flatfile ip record proto http scan), FUZZ_JOBS: run
+# FUZZ_TARGETS (default: keys config flatfile ip record proto http scan manage import), FUZZ_JOBS: run
 # that many targets at once (default 1; each target is single-process).
 # FUZZ_MERGE=1: merge new coverage back into the checked-in corpora
 # (for a developer, never in CI).
@@ -16,7 +16,7 @@ set -uo pipefail
 B=$(cd "${1:-$(dirname "$0")/../..}" && pwd)
 SRC=${LK_SRCDIR:-$B}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-TARGETS=${FUZZ_TARGETS:-keys config flatfile ip record proto http scan}
+TARGETS=${FUZZ_TARGETS:-keys config flatfile ip record proto http scan manage import}
 ART=${FUZZ_ARTIFACTS:-$(mktemp -d "${TMPDIR:-/tmp}/lk-fuzz.XXXXXX")}
 mkdir -p "$ART"
 

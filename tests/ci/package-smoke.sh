@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/ci/package-smoke.sh — smoke test of the INSTALLED Debian packages
 # (liblatchkey0, liblatchkey-dev, latchkey, libpam-latchkey,
-# mosquitto-latchkey), nothing from a build tree:
+# mosquitto-latchkey, latchkeyd, libapache2-mod-authn-latchkey,
+# libnginx-mod-http-auth-latchkey), nothing from a build tree:
 #   - files where Debian looks for them (PAM module in the multiarch security
 #     dir, pam-auth-update profile not enabled, store dir 0700);
 #   - /usr/bin/latchkey: init a config and store in a scratch dir, user add
@@ -137,6 +138,12 @@ daemon: {socket: %s/lkd.sock}
     check "a key disabled by root is refused by the service at once (3)" 3 $?
     kill "$LKD_PID" 2>/dev/null
     wait "$LKD_PID" 2>/dev/null
+    # what an operator without systemd reads: the denial, with its code and key, no secret
+    check "latchkeyd logged the denial (code, key)" 1 \
+        "$(grep -c "denied AuthFailure\.[A-Za-z]*: key $ID," "$WORK/lkd.log")"
+    check "latchkeyd's log holds no secret" 0 "$(grep -cF "$SECRET" "$WORK/lkd.log")"
+    check "latchkey audit names the disable in words" 1 \
+        "$(timeout 30 "$LK" --config "$LKD/lkd.yaml" audit | grep -c "key.disable.*$ID")"
 else
     echo "skip latchkeyd as its own user (needs setpriv and the latchkey user)"
 fi
@@ -185,6 +192,40 @@ else
     bad "pkg-config latchkey: compile ($(cat "$WORK/cc.err"))"
 fi
 
+# ---- libapache2-mod-authn-latchkey: installed disabled, enabled the Debian way
+AMOD=/usr/lib/apache2/modules/mod_authn_latchkey.so
+if [ -e "$AMOD" ]; then ok "installed: $AMOD"; else bad "installed: $AMOD"; fi
+check "authn_latchkey.load names the module" 1 \
+    "$(grep -c "^LoadModule authn_latchkey_module $AMOD\$" /etc/apache2/mods-available/authn_latchkey.load 2>/dev/null)"
+if [ -e /etc/apache2/mods-enabled/authn_latchkey.load ]; then
+    bad "authn_latchkey is not enabled by the install"
+else
+    ok "authn_latchkey is not enabled by the install"
+fi
+if command -v a2enmod >/dev/null && command -v apache2ctl >/dev/null; then
+    a2enmod -q authn_latchkey >"$WORK/a2enmod.out" 2>&1
+    check "a2enmod authn_latchkey" 0 $?
+    # A location that names the provider: configtest loads the module and its directives.
+    printf '%s\n' '<Location /lk-smoke>' '    AuthType Basic' '    AuthName "lk-smoke"' \
+        '    AuthBasicProvider latchkey' "    LatchkeyConfig $CONF" '    Require valid-user' \
+        '</Location>' >/etc/apache2/conf-available/lk-smoke.conf
+    a2enconf -q lk-smoke >/dev/null 2>&1
+    apache2ctl -t >"$WORK/configtest.out" 2>&1
+    check "apache2ctl -t with AuthBasicProvider latchkey ($(tr '\n' ' ' <"$WORK/configtest.out"))" 0 $?
+    # (read whole: grep -q closing the pipe early would fail it under pipefail)
+    modules=$(apache2ctl -M 2>/dev/null)
+    case $modules in
+    *authn_latchkey_module*) ok "apache2ctl -M lists authn_latchkey_module" ;;
+    *) bad "apache2ctl -M lists authn_latchkey_module" ;;
+    esac
+    a2disconf -q lk-smoke >/dev/null 2>&1
+    rm -f /etc/apache2/conf-available/lk-smoke.conf
+    a2dismod -q authn_latchkey >/dev/null 2>&1
+    check "a2dismod authn_latchkey" 0 $?
+else
+    bad "Apache module: a2enmod and apache2ctl are needed (apt-get install apache2)"
+fi
+
 # ---- the dlopen module answers its ABI table
 cat >"$WORK/abi.c" <<EOF
 #include <dlfcn.h>
@@ -211,6 +252,21 @@ if cc -o "$WORK/abi" "$WORK/abi.c" -ldl 2>"$WORK/cc.err"; then
     check "latchkey_plugin.so: dlopen, ABI table, open the store" ok "$("$WORK/abi")"
 else
     bad "latchkey_plugin.so host: compile ($(cat "$WORK/cc.err"))"
+fi
+
+# ---- libnginx-mod-http-auth-latchkey: enabled on install, as Debian's
+# libnginx-mod-* (dh_nginx); nginx -t loads it, with a location using it.
+NMOD=/usr/lib/nginx/modules/ngx_http_auth_latchkey_module.so
+if [ -e "$NMOD" ]; then ok "installed: $NMOD"; else bad "installed: $NMOD"; fi
+check "mod-http-auth-latchkey.conf loads the module" "load_module modules/ngx_http_auth_latchkey_module.so;" \
+    "$(cat /usr/share/nginx/modules-available/mod-http-auth-latchkey.conf 2>&1)"
+check "the module is enabled by the install" /usr/share/nginx/modules-available/mod-http-auth-latchkey.conf \
+    "$(readlink /etc/nginx/modules-enabled/50-mod-http-auth-latchkey.conf)"
+if command -v nginx >/dev/null; then
+    printf '%s\n' 'include /etc/nginx/modules-enabled/*.conf;' 'events {}' 'http { server { listen 127.0.0.1:1;' \
+        '    location / { auth_latchkey on; auth_latchkey_service api; } } }' >"$WORK/nginx.conf"
+    nginx -t -q -c "$WORK/nginx.conf" -g "pid $WORK/nginx.pid; error_log stderr;" >"$WORK/nginx-t.out" 2>&1
+    check "nginx -t with auth_latchkey on ($(tr '\n' ' ' <"$WORK/nginx-t.out"))" 0 $?
 fi
 
 echo "package smoke: $CHECKS checks, $FAILS failed"
