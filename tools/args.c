@@ -1,6 +1,8 @@
 /* args.c — one-pass command line parsing and number parsing. */
 #include "args.h"
 
+#include "latchkey.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -176,5 +178,25 @@ int args_parse_uin(const char *s, uint64_t *out)
     if (v == 0)
         return -1;
     *out = v;
+    return 0;
+}
+
+int args_parse_rate(const char *s, uint32_t *limit, uint32_t *window_s)
+{
+    const char *slash = s ? strchr(s, '/') : NULL;
+    uint64_t n = 0;
+    int64_t span;
+    if (slash == NULL || slash == s || slash - s > 10)
+        return -1;
+    for (const char *p = s; p < slash; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        n = n * 10 + (uint64_t)(*p - '0');
+    }
+    if (n == 0 || n > LK_RATE_MAX || lk_parse_time(slash + 1, 0, LK_TIME_SPAN_ONLY, &span) != LK_OK || span < 1 ||
+        span > (int64_t)LK_RATE_WINDOW_MAX)
+        return -1;
+    *limit = (uint32_t)n;
+    *window_s = (uint32_t)span;
     return 0;
 }

@@ -81,4 +81,9 @@ enum opt_id args_first_opt(uint64_t mask);
 /* A UIN: decimal digits only, 1 .. 2^63-1. 0 on success; -1 otherwise. */
 int args_parse_uin(const char *s, uint64_t *out);
 
+/* A rate limit as N/SPAN ("100/1s", "6000/1m"): 1..LK_RATE_MAX requests per
+ * a span of 1 s..LK_RATE_WINDOW_MAX. 0 on success; -1 otherwise. Shared by
+ * `apikey create/edit --rate-limit` and `latchkey import`. */
+int args_parse_rate(const char *s, uint32_t *limit, uint32_t *window_s);
+
 #endif

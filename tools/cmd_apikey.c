@@ -42,18 +42,10 @@ static int rate_option(struct cli *c, int allow_none, uint32_t *limit, uint32_t 
     *given = v != NULL;
     if (v == NULL || (allow_none && strcmp(v, "none") == 0))
         return CLI_EXIT_OK;
-    const char *slash = strchr(v, '/');
-    char *end;
-    int64_t span;
-    errno = 0;
-    unsigned long n = slash && slash != v && v[0] >= '0' && v[0] <= '9' ? strtoul(v, &end, 10) : 0;
-    if (n == 0 || end != slash || errno || n > LK_RATE_MAX || lk_parse_time(slash + 1, 0, 1, &span) != LK_OK ||
-        span > (int64_t)LK_RATE_WINDOW_MAX)
+    if (args_parse_rate(v, limit, window) != 0)
         return out_usage(c,
                          "--rate-limit '%.40s': give N/SPAN, 1..%u requests per a span of 1s..1d (100/1s, 6000/1m)%s",
                          v, LK_RATE_MAX, allow_none ? ", or none" : "");
-    *limit = (uint32_t)n;
-    *window = (uint32_t)span;
     return CLI_EXIT_OK;
 }
 

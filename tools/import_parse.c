@@ -2,6 +2,7 @@
  * import_parse.h). Every fault names its line; nothing here trusts the
  * input's sizes, quotes or nesting. */
 #include "import_parse.h"
+#include "args.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -130,42 +131,6 @@ static int set_field(struct import_row *r, int col, const char *s, size_t n, cha
 
 /* ------------------------------------------------------------ values */
 
-/* A UIN: decimal digits only, 1..INT64_MAX (as the library takes). */
-static bool parse_uin(const char *s, uint64_t *out)
-{
-    uint64_t v = 0;
-    if (s == NULL || *s == '\0')
-        return false;
-    for (; *s; s++) {
-        if (*s < '0' || *s > '9' || v > ((uint64_t)INT64_MAX - (uint64_t)(*s - '0')) / 10)
-            return false;
-        v = v * 10 + (uint64_t)(*s - '0');
-    }
-    *out = v;
-    return v >= 1;
-}
-
-/* N/SPAN, as `apikey create --rate-limit` takes it ("100/1s", "6000/1m"). */
-static bool parse_rate(const char *v, int64_t now, uint32_t *limit, uint32_t *window)
-{
-    const char *slash = strchr(v, '/');
-    uint64_t n = 0;
-    int64_t span;
-    if (slash == NULL || slash == v || slash - v > 9)
-        return false;
-    for (const char *p = v; p < slash; p++) {
-        if (*p < '0' || *p > '9')
-            return false;
-        n = n * 10 + (uint64_t)(*p - '0');
-    }
-    if (n == 0 || n > LK_RATE_MAX || lk_parse_time(slash + 1, now, LK_TIME_SPAN_ONLY, &span) != LK_OK || span < 1 ||
-        span > (int64_t)LK_RATE_WINDOW_MAX)
-        return false;
-    *limit = (uint32_t)n;
-    *window = (uint32_t)span;
-    return true;
-}
-
 static int expiry(const struct import_row *r, int64_t now, int64_t *out, char *err, size_t errsz)
 {
     const char *v = r->field[COL_EXPIRES];
@@ -203,7 +168,7 @@ static int user_item(struct import_row *r, lk_import_item *it, char *err, size_t
         it->user_kind = kinds[i];
     }
     const char *root = r->field[COL_ROOT];
-    if (root != NULL && !parse_uin(root, &it->root_uin))
+    if (root != NULL && args_parse_uin(root, &it->root_uin) != 0)
         return fault(err, errsz, r->line, "column 'root': '%s' is not a UIN (1..%" PRId64 ")",
                      shown(root, strlen(root), q), INT64_MAX);
     it->login = r->field[COL_LOGIN];
@@ -230,7 +195,7 @@ static int apikey_item(struct import_row *r, lk_import_item *it, int64_t now, ch
     s->allow_ip = r->allow_ip.items;
     s->allow_ip_count = r->allow_ip.n;
     const char *rate = r->field[COL_RATE_LIMIT];
-    if (rate != NULL && strcmp(rate, "none") != 0 && !parse_rate(rate, now, &s->rate_limit, &s->rate_window_s))
+    if (rate != NULL && strcmp(rate, "none") != 0 && args_parse_rate(rate, &s->rate_limit, &s->rate_window_s) != 0)
         return fault(err, errsz, r->line,
                      "column 'rate-limit': '%s': give N/SPAN, 1..%u requests per a span of 1s..1d (100/1s, 6000/1m), "
                      "or none",
@@ -258,7 +223,7 @@ static int row_item(struct import_row *r, lk_import_item *it, int64_t now, char 
                          col_names[c], type_names[t]);
     if (uin == NULL)
         return fault(err, errsz, r->line, "column 'uin' is empty");
-    if (!parse_uin(uin, &it->uin))
+    if (args_parse_uin(uin, &it->uin) != 0)
         return fault(err, errsz, r->line, "column 'uin': '%s' is not a UIN (1..%" PRId64 ")",
                      shown(uin, strlen(uin), q), INT64_MAX);
     switch (it->kind) {

@@ -136,6 +136,22 @@ CSV
     expect_exit 2 lk import "$IN/b6.csv"
     err_has_str "line 2: scope entry 'bad scope!' is not a service name"
     [ "$(state)" = "$BEFORE" ] || fail "a refused import changed the store"
+    # rate limits as `apikey create --rate-limit` takes them (one parser)
+    printf 'type,uin,name,rate-limit\napikey,100,r1,100/0s\n' >"$IN/b7.csv"
+    expect_exit 2 lk import "$IN/b7.csv"
+    err_has_str "line 2: column 'rate-limit': '100/0s': give N/SPAN"
+    expect_exit 2 lk apikey create 100 --name r1 --rate-limit 100/0s
+    err_has_str "--rate-limit '100/0s': give N/SPAN"
+    [ "$(state)" = "$BEFORE" ] || fail "a refused import changed the store"
+    printf 'type,uin,name,rate-limit\napikey,100,rmax,1000000000/1s\n' >"$IN/r8.csv"
+    expect_exit 0 lk import "$IN/r8.csv"
+    expect_exit 0 lk apikey show --account 100 --name rmax
+    out_has_str "1000000000/1s"
+    expect_exit 0 lk --json apikey show --account 100 --name rmax
+    _rmax=$(printf '%s' "$OUT" | sed -n 's/.*"KeyId":"\([^"]*\)".*/\1/p')
+    expect_exit 0 lk apikey disable "$_rmax"
+    expect_exit 0 lk apikey delete "$_rmax"
+    BEFORE=$(state)
 
     # ---- store checks inside the transaction: the line is named, nothing written
     # a duplicate user (of the store, and within the file)

@@ -68,8 +68,8 @@ tests/fuzz/bin/fuzz_manage: tests/fuzz/fuzz_manage.c daemon/manage_req.c daemon/
 
 # The input of `latchkey import`: tools/import_parse.c (with json-c) over
 # the library.
-tests/fuzz/bin/fuzz_import: tests/fuzz/fuzz_import.c tools/import_parse.c tools/import_parse.h tools/csv.c tools/csv.h tests/fuzz/bin/libfuzzcore.a $(FUZZ_DEPS)
-	$(AM_V_at)echo "  FUZZLD   $@"; $(FUZZ_LINK) $(JSONC_CFLAGS) -I$(top_srcdir)/tools $(top_srcdir)/tests/fuzz/fuzz_import.c $(top_srcdir)/tools/import_parse.c $(top_srcdir)/tools/csv.c tests/fuzz/bin/libfuzzcore.a $(FUZZ_LIBS) $(JSONC_LIBS) -o $@
+tests/fuzz/bin/fuzz_import: tests/fuzz/fuzz_import.c tools/import_parse.c tools/import_parse.h tools/args.c tools/args.h tools/csv.c tools/csv.h tests/fuzz/bin/libfuzzcore.a $(FUZZ_DEPS)
+	$(AM_V_at)echo "  FUZZLD   $@"; $(FUZZ_LINK) $(JSONC_CFLAGS) -I$(top_srcdir)/tools $(top_srcdir)/tests/fuzz/fuzz_import.c $(top_srcdir)/tools/import_parse.c $(top_srcdir)/tools/args.c $(top_srcdir)/tools/csv.c tests/fuzz/bin/libfuzzcore.a $(FUZZ_LIBS) $(JSONC_LIBS) -o $@
 
 fuzz-clean:
 	rm -rf tests/fuzz/bin
