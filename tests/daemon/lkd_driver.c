@@ -70,6 +70,10 @@
  *   lkd_driver slow SOCK GAP_MS          a handshake, then a request, each sent
  *                                        a byte every GAP_MS: exit 0 when the
  *                                        service cut both
+ *   lkd_driver wrongkeys N               N well-formed random SecretKeys, a
+ *                                        line each: a guesser's flood for
+ *                                        hosts the driver cannot speak for
+ *                                        (wrk through nginx)
  *
  * Secrets come from stdin (first line), never from the command line.
  */
@@ -1104,8 +1108,20 @@ static int cmd_slow(const char *path, int gap_ms)
     return fails ? 1 : 0;
 }
 
+static int cmd_wrongkeys(long n)
+{
+    char k[LK_SECRET_KEY_LEN + 1];
+    for (long i = 0; i < n; i++) {
+        lk_keyfmt_new_secret_key(k);
+        puts(k);
+    }
+    return fflush(stdout) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc >= 3 && strcmp(argv[1], "wrongkeys") == 0)
+        return cmd_wrongkeys(atol(argv[2]));
     if (argc >= 4 && strcmp(argv[1], "garbage") == 0)
         return cmd_garbage(argv[2], atoi(argv[3]));
     if (argc >= 5 && strcmp(argv[1], "stall") == 0)
