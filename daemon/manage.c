@@ -437,11 +437,10 @@ static lk_status act(struct mreq *q, uint64_t target, struct jdoc *doc, json_obj
     lk_ctx *ctx = q->m->d->ctx;
     const struct lkm_req *r = &q->r;
     lk_status st;
-    switch (r->action) {
-    case LK_ACT_KEY_CREATE: {
+    switch (r->op) {
+    case LKM_OP_KEY_ROTATE: return rotate_key(q, target, doc, resp, secret);
+    case LKM_OP_KEY_CREATE: {
         lk_access_key k;
-        if (r->access_key_id != NULL) /* RotateAccessKey */
-            return rotate_key(q, target, doc, resp, secret);
         if ((st = lk_key_create_expiring(ctx, target, r->expire_time, &k, secret)) != LK_OK)
             return st;
         json_object *o = jo_obj(doc, resp, "AccessKey");
@@ -450,7 +449,7 @@ static lk_status act(struct mreq *q, uint64_t target, struct jdoc *doc, json_obj
             put_time(doc, o, "ExpireTime", k.expire_time);
         return LK_OK;
     }
-    case LK_ACT_KEY_LIST: {
+    case LKM_OP_KEY_LIST: {
         lk_access_key *keys = NULL, one;
         size_t n = 0;
         if (r->access_key_id != NULL) { /* that key alone, with its owner and last use (latchkey key show) */
@@ -480,12 +479,10 @@ static lk_status act(struct mreq *q, uint64_t target, struct jdoc *doc, json_obj
         lk_free(keys);
         return LK_OK;
     }
-    case LK_ACT_KEY_UPDATE:
-        if (r->has_expire) /* ModifyAccessKey */
-            return lk_key_set_expiry(ctx, r->access_key_id, target, r->expire_time);
-        return lk_key_set_status(ctx, r->access_key_id, target, (lk_key_status)r->status);
-    case LK_ACT_KEY_DELETE: return lk_key_delete(ctx, r->access_key_id, target);
-    case LK_ACT_KEY_LAST_USED: {
+    case LKM_OP_KEY_SET_EXPIRY: return lk_key_set_expiry(ctx, r->access_key_id, target, r->expire_time);
+    case LKM_OP_KEY_SET_STATUS: return lk_key_set_status(ctx, r->access_key_id, target, (lk_key_status)r->status);
+    case LKM_OP_KEY_DELETE: return lk_key_delete(ctx, r->access_key_id, target);
+    case LKM_OP_KEY_LAST_USED: {
         /* all or nothing: every key named must be the target's */
         int64_t last[LKM_IDS_MAX];
         lk_access_record *recs = malloc(sizeof *recs * LK_RECORDS_MAX);
@@ -509,16 +506,15 @@ static lk_status act(struct mreq *q, uint64_t target, struct jdoc *doc, json_obj
         }
         return LK_OK;
     }
-    case LK_ACT_KEY_RECORDS: {
+    case LKM_OP_KEY_RECORDS: {
         lk_access_key k;
         if ((st = own_key(q, r->access_key_id, target, &k)) != LK_OK)
             return st;
         return records(q, "AccessKeyId", k.secret_id, doc, resp);
     }
-    case LK_ACT_APIKEY_CREATE: {
+    case LKM_OP_APIKEY_REROLL: return reroll_apikey(q, target, doc, resp, secret);
+    case LKM_OP_APIKEY_CREATE: {
         lk_apikey k;
-        if (r->api_key_id != NULL) /* RerollApiKey */
-            return reroll_apikey(q, target, doc, resp, secret);
         lk_apikey_spec spec = {
             .name = r->name,
             .description = r->description,
@@ -536,16 +532,17 @@ static lk_status act(struct mreq *q, uint64_t target, struct jdoc *doc, json_obj
         lk_apikey_release(&k);
         return LK_OK;
     }
-    case LK_ACT_APIKEY_DESCRIBE: {
+    case LKM_OP_APIKEY_RECORDS: {
+        lk_apikey k;
+        if ((st = own_apikey(q, r->api_key_id, target, &k)) != LK_OK)
+            return st;
+        st = records(q, "ApiKeyId", k.id, doc, resp);
+        lk_apikey_release(&k);
+        return st;
+    }
+    case LKM_OP_APIKEY_DESCRIBE: {
         lk_apikey *keys = NULL, one;
         size_t n = 0;
-        if (strcmp(r->action_name, "ListApiKeyRecords") == 0) {
-            if ((st = own_apikey(q, r->api_key_id, target, &one)) != LK_OK)
-                return st;
-            st = records(q, "ApiKeyId", one.id, doc, resp);
-            lk_apikey_release(&one);
-            return st;
-        }
         if (r->api_key_id != NULL || r->name != NULL) { /* that key alone (latchkey apikey show) */
             st = r->api_key_id != NULL ? own_apikey(q, r->api_key_id, target, &one)
                                        : lk_apikey_find(ctx, target, r->name, &one);
@@ -569,7 +566,7 @@ static lk_status act(struct mreq *q, uint64_t target, struct jdoc *doc, json_obj
         lk_apikey_list_free(keys, n);
         return LK_OK;
     }
-    case LK_ACT_APIKEY_MODIFY: {
+    case LKM_OP_APIKEY_MODIFY: {
         lk_apikey k;
         if ((st = own_apikey(q, r->api_key_id, target, &k)) != LK_OK)
             return st;
@@ -596,18 +593,19 @@ static lk_status act(struct mreq *q, uint64_t target, struct jdoc *doc, json_obj
             st = lk_apikey_edit_key(ctx, r->api_key_id, &e);
         return st;
     }
-    case LK_ACT_APIKEY_DELETE: {
+    case LKM_OP_APIKEY_DELETE: {
         lk_apikey k;
         if ((st = own_apikey(q, r->api_key_id, target, &k)) != LK_OK)
             return st;
         lk_apikey_release(&k);
         return lk_apikey_delete(ctx, r->api_key_id);
     }
-    case LK_ACT_USER_LIST: return list_users(q, target, doc, resp);
-    case LK_ACT_AUDIT_READ: return audit_events(q, target, doc, resp);
-    case LK_ACT_USER_UPDATE: return lk_user_set_self_service(ctx, target, (lk_self_service)r->self_service);
-    default: return qerr(q, LK_ERR_INTERNAL, "action %d is not served here", (int)r->action);
+    case LKM_OP_USER_LIST: return list_users(q, target, doc, resp);
+    case LKM_OP_AUDIT_READ: return audit_events(q, target, doc, resp);
+    case LKM_OP_USER_UPDATE: return lk_user_set_self_service(ctx, target, (lk_self_service)r->self_service);
+    case LKM_OP_COUNT_: break;
     }
+    return qerr(q, LK_ERR_INTERNAL, "action %s is not served here", r->action_name);
 }
 
 /* The caller is known: its limit, its rights, then the action. */

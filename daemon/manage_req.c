@@ -179,50 +179,59 @@ static const char *const ignored[] = {"Region", "Timestamp", "Nonce", "Language"
 struct action_def {
     const char *name, *version;
     lk_action action;
+    enum lkm_op op;
     unsigned allowed, required;
 };
 
 static const struct action_def actions[] = {
     /* with latchkey's ExpireTime (latchkey key create --expires) */
-    {"CreateAccessKey", LKM_VERSION_CAM, LK_ACT_KEY_CREATE, B(P_TARGET_UIN) | B(P_EXPIRE_TIME), 0},
+    {"CreateAccessKey", LKM_VERSION_CAM, LK_ACT_KEY_CREATE, LKM_OP_KEY_CREATE, B(P_TARGET_UIN) | B(P_EXPIRE_TIME), 0},
     /* with latchkey's AccessKeyId: that key alone (latchkey key show), the target its owner by default */
-    {"ListAccessKeys", LKM_VERSION_CAM, LK_ACT_KEY_LIST, B(P_TARGET_UIN) | B(P_ACCESS_KEY_ID), 0},
-    {"UpdateAccessKey", LKM_VERSION_CAM, LK_ACT_KEY_UPDATE, B(P_TARGET_UIN) | B(P_ACCESS_KEY_ID) | B(P_STATUS),
+    {"ListAccessKeys", LKM_VERSION_CAM, LK_ACT_KEY_LIST, LKM_OP_KEY_LIST, B(P_TARGET_UIN) | B(P_ACCESS_KEY_ID), 0},
+    {"UpdateAccessKey", LKM_VERSION_CAM, LK_ACT_KEY_UPDATE, LKM_OP_KEY_SET_STATUS,
+     B(P_TARGET_UIN) | B(P_ACCESS_KEY_ID) | B(P_STATUS),
      B(P_ACCESS_KEY_ID) | B(P_STATUS)},
-    {"DeleteAccessKey", LKM_VERSION_CAM, LK_ACT_KEY_DELETE, B(P_TARGET_UIN) | B(P_ACCESS_KEY_ID), B(P_ACCESS_KEY_ID)},
-    {"GetSecurityLastUsed", LKM_VERSION_CAM, LK_ACT_KEY_LAST_USED, B(P_TARGET_UIN) | B(P_SECRET_ID_LIST),
+    {"DeleteAccessKey", LKM_VERSION_CAM, LK_ACT_KEY_DELETE, LKM_OP_KEY_DELETE,
+     B(P_TARGET_UIN) | B(P_ACCESS_KEY_ID), B(P_ACCESS_KEY_ID)},
+    {"GetSecurityLastUsed", LKM_VERSION_CAM, LK_ACT_KEY_LAST_USED, LKM_OP_KEY_LAST_USED,
+     B(P_TARGET_UIN) | B(P_SECRET_ID_LIST),
      B(P_SECRET_ID_LIST)},
-    {"ListAccessRecords", LKM_VERSION_CAM, LK_ACT_KEY_RECORDS, B(P_TARGET_UIN) | B(P_ACCESS_KEY_ID),
+    {"ListAccessRecords", LKM_VERSION_CAM, LK_ACT_KEY_RECORDS, LKM_OP_KEY_RECORDS, B(P_TARGET_UIN) | B(P_ACCESS_KEY_ID),
      B(P_ACCESS_KEY_ID)},
     /* latchkey's own: an access key's expiry (latchkey key edit), and a rotation with a grace period
      * (latchkey key rotate: a new pair, so the create rules and limit) */
-    {"ModifyAccessKey", LKM_VERSION_CAM, LK_ACT_KEY_UPDATE, B(P_TARGET_UIN) | B(P_ACCESS_KEY_ID) | B(P_EXPIRE_TIME),
+    {"ModifyAccessKey", LKM_VERSION_CAM, LK_ACT_KEY_UPDATE, LKM_OP_KEY_SET_EXPIRY,
+     B(P_TARGET_UIN) | B(P_ACCESS_KEY_ID) | B(P_EXPIRE_TIME),
      B(P_ACCESS_KEY_ID) | B(P_EXPIRE_TIME)},
-    {"RotateAccessKey", LKM_VERSION_CAM, LK_ACT_KEY_CREATE,
-     B(P_TARGET_UIN) | B(P_ACCESS_KEY_ID) | B(P_GRACE) | B(P_EXPIRE_TIME) | B(P_FORCE), B(P_ACCESS_KEY_ID) | B(P_GRACE)},
-    {"CreateApiKey", LKM_VERSION_APIKEY, LK_ACT_APIKEY_CREATE,
+    {"RotateAccessKey", LKM_VERSION_CAM, LK_ACT_KEY_CREATE, LKM_OP_KEY_ROTATE,
+     B(P_TARGET_UIN) | B(P_ACCESS_KEY_ID) | B(P_GRACE) | B(P_EXPIRE_TIME) | B(P_FORCE),
+     B(P_ACCESS_KEY_ID) | B(P_GRACE)},
+    {"CreateApiKey", LKM_VERSION_APIKEY, LK_ACT_APIKEY_CREATE, LKM_OP_APIKEY_CREATE,
      B(P_TARGET_UIN) | B(P_NAME) | B(P_DESCRIPTION) | B(P_SCOPE) | B(P_IP_ALLOWLIST) | B(P_EXPIRE_TIME) |
          B(P_RATE_LIMIT) | B(P_RATE_WINDOW),
      B(P_NAME)},
     /* with ApiKeyId or Name: that key alone (latchkey apikey show) */
-    {"DescribeApiKeys", LKM_VERSION_APIKEY, LK_ACT_APIKEY_DESCRIBE, B(P_TARGET_UIN) | B(P_API_KEY_ID) | B(P_NAME), 0},
-    {"ModifyApiKey", LKM_VERSION_APIKEY, LK_ACT_APIKEY_MODIFY,
+    {"DescribeApiKeys", LKM_VERSION_APIKEY, LK_ACT_APIKEY_DESCRIBE, LKM_OP_APIKEY_DESCRIBE,
+     B(P_TARGET_UIN) | B(P_API_KEY_ID) | B(P_NAME), 0},
+    {"ModifyApiKey", LKM_VERSION_APIKEY, LK_ACT_APIKEY_MODIFY, LKM_OP_APIKEY_MODIFY,
      B(P_TARGET_UIN) | B(P_API_KEY_ID) | B(P_DESCRIPTION) | B(P_SCOPE) | B(P_IP_ALLOWLIST) | B(P_STATUS) |
          B(P_EXPIRE_TIME) | B(P_RATE_LIMIT) | B(P_RATE_WINDOW),
      B(P_API_KEY_ID)},
-    {"DeleteApiKey", LKM_VERSION_APIKEY, LK_ACT_APIKEY_DELETE, B(P_TARGET_UIN) | B(P_API_KEY_ID), B(P_API_KEY_ID)},
+    {"DeleteApiKey", LKM_VERSION_APIKEY, LK_ACT_APIKEY_DELETE, LKM_OP_APIKEY_DELETE,
+     B(P_TARGET_UIN) | B(P_API_KEY_ID), B(P_API_KEY_ID)},
     /* an API key's access records (latchkey records on an API key): the account's, as its description */
-    {"ListApiKeyRecords", LKM_VERSION_APIKEY, LK_ACT_APIKEY_DESCRIBE, B(P_TARGET_UIN) | B(P_API_KEY_ID),
+    {"ListApiKeyRecords", LKM_VERSION_APIKEY, LK_ACT_APIKEY_DESCRIBE, LKM_OP_APIKEY_RECORDS,
+     B(P_TARGET_UIN) | B(P_API_KEY_ID),
      B(P_API_KEY_ID)},
     /* a new value with a grace period for the old (latchkey apikey reroll): a new key, so the create rules */
-    {"RerollApiKey", LKM_VERSION_APIKEY, LK_ACT_APIKEY_CREATE,
+    {"RerollApiKey", LKM_VERSION_APIKEY, LK_ACT_APIKEY_CREATE, LKM_OP_APIKEY_REROLL,
      B(P_TARGET_UIN) | B(P_API_KEY_ID) | B(P_GRACE) | B(P_EXPIRE_TIME) | B(P_FORCE), B(P_API_KEY_ID) | B(P_GRACE)},
     /* the key console's (issue 21): the account's users, and its audit entries (filtered by key or user) */
-    {"ListUsers", LKM_VERSION_CAM, LK_ACT_USER_LIST, B(P_TARGET_UIN), 0},
-    {"DescribeAuditEvents", LKM_VERSION_APIKEY, LK_ACT_AUDIT_READ,
+    {"ListUsers", LKM_VERSION_CAM, LK_ACT_USER_LIST, LKM_OP_USER_LIST, B(P_TARGET_UIN), 0},
+    {"DescribeAuditEvents", LKM_VERSION_APIKEY, LK_ACT_AUDIT_READ, LKM_OP_AUDIT_READ,
      B(P_TARGET_UIN) | B(P_ACCESS_KEY_ID) | B(P_API_KEY_ID), 0},
     /* a member's self-service grant, set by its root account (the console's and latchkey user edit's) */
-    {"UpdateUser", LKM_VERSION_CAM, LK_ACT_USER_UPDATE, B(P_TARGET_UIN) | B(P_SELF_SERVICE),
+    {"UpdateUser", LKM_VERSION_CAM, LK_ACT_USER_UPDATE, LKM_OP_USER_UPDATE, B(P_TARGET_UIN) | B(P_SELF_SERVICE),
      B(P_TARGET_UIN) | B(P_SELF_SERVICE)},
 };
 
@@ -434,6 +443,7 @@ enum lkm_err lkm_decode(const char *action, const char *version, json_object *pa
         return fail(LKM_INVALID_ACTION, msg, msgsz, "action %s does not exist in version '%s' (it is in %s)",
                     def->name, shown(version, b2), def->version);
     out->action = def->action;
+    out->op = def->op;
     out->action_name = def->name;
 
     unsigned seen = 0;

@@ -36,8 +36,33 @@ enum lkm_err {
 };
 const char *lkm_err_code(enum lkm_err e);
 
+/* What the service does for an action, one per action of the table: two
+ * actions may share a permission (lk_action: RotateAccessKey is decided as
+ * a create) but never a handler. */
+enum lkm_op {
+    LKM_OP_KEY_CREATE,
+    LKM_OP_KEY_LIST,
+    LKM_OP_KEY_SET_STATUS,
+    LKM_OP_KEY_DELETE,
+    LKM_OP_KEY_LAST_USED,
+    LKM_OP_KEY_RECORDS,
+    LKM_OP_KEY_SET_EXPIRY,
+    LKM_OP_KEY_ROTATE,
+    LKM_OP_APIKEY_CREATE,
+    LKM_OP_APIKEY_DESCRIBE,
+    LKM_OP_APIKEY_MODIFY,
+    LKM_OP_APIKEY_DELETE,
+    LKM_OP_APIKEY_RECORDS,
+    LKM_OP_APIKEY_REROLL,
+    LKM_OP_USER_LIST,
+    LKM_OP_AUDIT_READ,
+    LKM_OP_USER_UPDATE,
+    LKM_OP_COUNT_
+};
+
 struct lkm_req {
-    lk_action action;
+    lk_action action; /* the permission core decides */
+    enum lkm_op op;   /* the handler */
     const char *action_name;
     uint64_t target_uin;       /* TargetUin; 0: the caller */
     const char *access_key_id; /* AccessKeyId (a SecretId); NULL when not given */

@@ -187,6 +187,7 @@ static void test_latchkey_actions(void **state)
     assert_int_equal(post("ModifyAccessKey", LKM_VERSION_CAM, "{\"AccessKeyId\":\"" ID "\",\"ExpireTime\":0}", &r, &p),
                      LKM_OK);
     assert_int_equal(r.action, LK_ACT_KEY_UPDATE);
+    assert_int_equal(r.op, LKM_OP_KEY_SET_EXPIRY);
     assert_true(r.has_expire);
     assert_int_equal(r.expire_time, 0);
     assert_int_equal(r.status, -1);
@@ -203,6 +204,7 @@ static void test_latchkey_actions(void **state)
                           &r, &p),
                      LKM_OK);
     assert_int_equal(r.action, LK_ACT_KEY_CREATE);
+    assert_int_equal(r.op, LKM_OP_KEY_ROTATE); /* decided as a create, served as a rotation */
     assert_true(r.has_grace && r.force && r.has_expire);
     assert_int_equal(r.grace_s, 3600);
     assert_int_equal(r.expire_time, 1893553445);
@@ -217,11 +219,13 @@ static void test_latchkey_actions(void **state)
                           &r, &p),
                      LKM_OK);
     assert_int_equal(r.action, LK_ACT_APIKEY_CREATE);
+    assert_int_equal(r.op, LKM_OP_APIKEY_REROLL);
     assert_false(r.force || r.has_expire);
     json_object_put(p);
     expect("RerollApiKey", LKM_VERSION_APIKEY, "{\"GraceSeconds\":0}", LKM_MISSING_PARAM, "needs ApiKeyId");
     /* CreateAccessKey with an expiry (key create --expires); ModifyApiKey's expiry and limit */
     assert_int_equal(post("CreateAccessKey", LKM_VERSION_CAM, "{\"ExpireTime\":1893553445}", &r, &p), LKM_OK);
+    assert_int_equal(r.op, LKM_OP_KEY_CREATE);
     assert_int_equal(r.expire_time, 1893553445);
     json_object_put(p);
     assert_int_equal(post("ModifyApiKey", LKM_VERSION_APIKEY,
@@ -235,6 +239,7 @@ static void test_latchkey_actions(void **state)
     assert_int_equal(post("ListApiKeyRecords", LKM_VERSION_APIKEY, "{\"ApiKeyId\":\"lk-abcdefghijkl\"}", &r, &p),
                      LKM_OK);
     assert_int_equal(r.action, LK_ACT_APIKEY_DESCRIBE);
+    assert_int_equal(r.op, LKM_OP_APIKEY_RECORDS);
     assert_false(lkm_action_writes(r.action));
     json_object_put(p);
     expect("ListApiKeyRecords", LKM_VERSION_APIKEY, "{}", LKM_MISSING_PARAM, "needs ApiKeyId");

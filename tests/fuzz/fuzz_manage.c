@@ -64,7 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(e == LKM_OK || msg[0] != '\0');
         FUZZ_CHECK(strcmp(lkm_err_code(e), "") != 0);
         if (e == LKM_OK) {
-            FUZZ_CHECK((unsigned)r.action < LK_ACT_COUNT_ && r.action_name != NULL);
+            FUZZ_CHECK((unsigned)r.action < LK_ACT_COUNT_ && (unsigned)r.op < LKM_OP_COUNT_ && r.action_name != NULL);
             FUZZ_CHECK(r.target_uin <= (uint64_t)INT64_MAX);
             FUZZ_CHECK(r.access_key_id == NULL || strlen(r.access_key_id) <= LK_SECRET_ID_LEN);
             FUZZ_CHECK(r.api_key_id == NULL || strlen(r.api_key_id) <= LK_APIKEY_ID_LEN);
