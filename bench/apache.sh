@@ -88,16 +88,8 @@ env -i PATH="$PATH" LD_LIBRARY_PATH="$LD_LIBRARY_PATH" "$HTTPD" -d "$TMP/httpd" 
     die "apache2 did not start (port $PORT)"
 for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$PORT/open/index.html" && break; sleep 0.1; done
 
-# The key reaches wrk through a Lua script file (mode 0600), never argv.
-cat >"$TMP/key.lua" <<LUA
-wrk.headers["Authorization"] = "Bearer $AK"
-LUA
-wrk_mix_lua "$AK" 1 >"$TMP/mixed.lua"
-chmod 600 "$TMP/key.lua" "$TMP/mixed.lua"
-
-run() { wrk_run "http://127.0.0.1:$PORT$1" "${@:2}"; }
-# warm-up: opens each child's store and caches the key
-wrk -t2 -c"$CONNS" -d1s -s "$TMP/key.lua" "http://127.0.0.1:$PORT/api/index.html" >/dev/null 2>&1
+wrk_key_scripts "$AK"
+wrk_warm /api/index.html # opens each child's store and caches the key
 
 # The machine may be shared: the three runs alternate, ROUNDS times, and
 # each keeps its best round (other tenants only ever slow a run down).

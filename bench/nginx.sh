@@ -86,16 +86,8 @@ curl -sf -o /dev/null "http://127.0.0.1:$PORT/open/x" || { cat "$TMP/nginx.out" 
 [ "$(printf 'header = "Authorization: Bearer %s"\n' "$AK" | curl -s -K - -o /dev/null -w '%{http_code}' \
     "http://127.0.0.1:$PORT/api/x")" = 200 ] || die "the protected location does not grant the key"
 
-# The key reaches wrk through a Lua script file (mode 0600), never argv.
-cat >"$TMP/key.lua" <<LUA
-wrk.headers["Authorization"] = "Bearer $AK"
-LUA
-wrk_mix_lua "$AK" 1 >"$TMP/mixed.lua"
-wrk_mix_lua "$AK" 0 >"$TMP/clean.lua"
-chmod 600 "$TMP/key.lua" "$TMP/mixed.lua" "$TMP/clean.lua"
-
-run() { wrk_run "http://127.0.0.1:$PORT$1" "${@:2}"; }
-wrk -t2 -c"$CONNS" -d1s -s "$TMP/key.lua" "http://127.0.0.1:$PORT/api/x" >/dev/null 2>&1 # warm-up
+wrk_key_scripts "$AK"
+wrk_warm /api/x
 
 # The machine may be shared: the runs alternate, ROUNDS times, and each
 # keeps its best round (other tenants only ever slow a run down).

@@ -91,16 +91,8 @@ for p in /api/x /ar/x; do
         "http://127.0.0.1:$PORT$p")" = 200 ] || die "$p does not grant the key"
 done
 
-# The key reaches wrk through a Lua script file (mode 0600), never argv.
-cat >"$TMP/key.lua" <<LUA
-wrk.headers["Authorization"] = "Bearer $AK"
-LUA
-wrk_mix_lua "$AK" 1 >"$TMP/mixed.lua"
-wrk_mix_lua "$AK" 0 >"$TMP/clean.lua"
-chmod 600 "$TMP/key.lua" "$TMP/mixed.lua" "$TMP/clean.lua"
-
-run() { wrk_run "http://127.0.0.1:$PORT$1" "${@:2}"; }
-wrk -t2 -c"$CONNS" -d1s -s "$TMP/key.lua" "http://127.0.0.1:$PORT/api/x" >/dev/null 2>&1 # warm-up
+wrk_key_scripts "$AK"
+wrk_warm /api/x
 
 open_rps=0 mod_rps=0 ar_rps=0 clean_rps=0 valid_rps=0 bad=0
 for _ in $(seq "${BENCH_ROUNDS:-3}"); do

@@ -38,3 +38,22 @@ request = function()
 end
 LUA
 }
+
+# wrk_key_scripts APIKEY: the key reaches wrk through Lua script files of
+# mode 0600, never argv: $TMP/key.lua (a fixed "Authorization: Bearer"),
+# $TMP/mixed.lua and $TMP/clean.lua (wrk_mix_lua 1 and 0).
+wrk_key_scripts() {
+    (
+        umask 077
+        printf 'wrk.headers["Authorization"] = "Bearer %s"\n' "$1" >"$TMP/key.lua"
+        wrk_mix_lua "$1" 1 >"$TMP/mixed.lua"
+        wrk_mix_lua "$1" 0 >"$TMP/clean.lua"
+    )
+}
+
+# run PATH [wrk args]: wrk_run on the caller's server ($PORT).
+run() { wrk_run "http://127.0.0.1:$PORT$1" "${@:2}"; }
+
+# wrk_warm PATH: a second of the key.lua load, unmeasured (opens stores,
+# fills the verified-secret caches, opens keep-alive connections).
+wrk_warm() { wrk -t2 -c"$CONNS" -d1s -s "$TMP/key.lua" "http://127.0.0.1:$PORT$1" >/dev/null 2>&1; }
