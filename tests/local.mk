@@ -10,6 +10,8 @@ AM_TESTS_ENVIRONMENT = \
 	LK_HAVE_HTTP='$(LK_HAVE_HTTP)'; export LK_HAVE_HTTP; \
 	LK_HAVE_NGINX='$(LK_HAVE_NGINX)'; export LK_HAVE_NGINX; \
 	TZ=UTC; export TZ;
+# the test libraries run the programs behind libtool's wrapper scripts
+EXTRA_DIST += tests/libtool.sh
 
 # Unit tests link the convenience library to reach internal functions.
 UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SODIUM_CFLAGS)

@@ -1,7 +1,7 @@
 # lib.sh — the key console's tests: a real latchkeyd with the management
 # API and the console on 127.0.0.1, accounts and keys made with the admin
 # tool. Sourced after tests/e2e/lib.sh; sets LATCHKEYD, LOG, PORT, CLOCK.
-LATCHKEYD=${LK_CONSOLE_LATCHKEYD:-$LK_BUILDDIR/latchkeyd} # a wrapper (valgrind) may stand in
+LATCHKEYD=${LK_CONSOLE_LATCHKEYD:-$(lk_direct "$LK_BUILDDIR/latchkeyd")} # a wrapper (valgrind) may stand in
 [ -x "$LATCHKEYD" ] || fail "latchkeyd not built"
 command -v curl >/dev/null 2>&1 || skip "curl is not installed"
 LOG=$WORK/latchkeyd.log

@@ -4,8 +4,8 @@
 # LATCHKEYD may name another build of the service (e.g. an older one, to see
 # a test fail before its fix).
 
-LATCHKEYD=${LATCHKEYD:-$LK_BUILDDIR/latchkeyd}
-DRIVER=$LK_BUILDDIR/tests/daemon/lkd_driver
+LATCHKEYD=${LATCHKEYD:-$(lk_direct "$LK_BUILDDIR/latchkeyd")}
+DRIVER=$(lk_direct "$LK_BUILDDIR/tests/daemon/lkd_driver")
 [ -x "$LATCHKEYD" ] && [ -x "$DRIVER" ] || fail "latchkeyd or lkd_driver not built"
 LKD_PID=
 

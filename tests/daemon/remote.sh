@@ -17,7 +17,7 @@
 #   a TLS error. No secret in latchkeyd's log.
 . "$(dirname "$0")/../e2e/lib.sh"
 
-LATCHKEYD=$LK_BUILDDIR/latchkeyd
+LATCHKEYD=$(lk_direct "$LK_BUILDDIR/latchkeyd")
 [ -x "$LATCHKEYD" ] || fail "latchkeyd not built"
 [ "${LK_HAVE_HTTP:-yes}" = yes ] || skip "latchkeyd is built without HTTP (libmicrohttpd)"
 command -v openssl >/dev/null 2>&1 || skip "openssl is not installed (the TLS certificate is made with it)"
@@ -100,7 +100,7 @@ remote() { remote_at "$URL" "$@"; }
 # reports a freed heap block holding a secret: the new secret in the answer
 # (libcurl's buffers, OpenSSL's, json-c's) must never be left in freed memory.
 SCAN=$LK_BUILDDIR/tests/e2e/.libs/heapscan.so
-if [ -f "$SCAN" ] && [ "$LATCHKEY" = "$LK_BUILDDIR/latchkey" ] && LD_PRELOAD=$SCAN "$LATCHKEY" --version >/dev/null 2>&1; then
+if [ -f "$SCAN" ] && [ "$LK_OWN_BUILD" = 1 ] && LD_PRELOAD=$SCAN "$LATCHKEY" --version >/dev/null 2>&1; then
     heap_clean() {
         run retry_limited env LD_PRELOAD="$SCAN" HOME="$HOMEDIR" XDG_CONFIG_HOME= "$LATCHKEY" --endpoint "$URL" "$@"
         [ "$RC" = 0 ] || fail "$* under heapscan: exit $RC"

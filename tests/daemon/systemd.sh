@@ -11,8 +11,8 @@
 # (a seccomp filter like systemd's).
 . "$(dirname "$0")/../e2e/lib.sh"
 
-LATCHKEYD=$LK_BUILDDIR/latchkeyd
-DRIVER=$LK_BUILDDIR/tests/daemon/lkd_driver
+LATCHKEYD=$(lk_direct "$LK_BUILDDIR/latchkeyd")
+DRIVER=$(lk_direct "$LK_BUILDDIR/tests/daemon/lkd_driver")
 RESTRICT=$LK_BUILDDIR/tests/daemon/restrict_af
 UNIT=$LK_BUILDDIR/etc/latchkeyd.service
 DROPIN=$LK_SRCDIR/etc/systemd/latchkeyd-http.conf

@@ -10,7 +10,7 @@ SCAN=$LK_BUILDDIR/tests/e2e/.libs/heapscan.so
 [ -f "$SCAN" ] || fail "$SCAN not built"
 # Not under valgrind's wrapper (it replaces malloc itself), nor under ASan
 # (its runtime must come first), nor wherever preloading is refused.
-[ "$LATCHKEY" = "$LK_BUILDDIR/latchkey" ] || skip "runs only on the build's own latchkey"
+[ "$LK_OWN_BUILD" = 1 ] || skip "runs only on the build's own latchkey"
 LD_PRELOAD=$SCAN "$LATCHKEY" --version >/dev/null 2>&1 || skip "cannot preload $SCAN here"
 
 # lk_scanned ARGS...: lk under the scanner (only that command).

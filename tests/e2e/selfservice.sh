@@ -6,7 +6,7 @@
 # latchkeyd does for each request) beside the local tool's own entries.
 . "${LK_SRCDIR:-$(dirname "$0")/../..}/tests/e2e/lib.sh"
 
-AS_CALLER=$LK_BUILDDIR/tests/e2e/as_caller
+AS_CALLER=$(lk_direct "$LK_BUILDDIR/tests/e2e/as_caller")
 [ -x "$AS_CALLER" ] || { echo "FAIL: $AS_CALLER not built" >&2; exit 1; }
 
 # audit_count UIN: how many audit entries are about UIN.

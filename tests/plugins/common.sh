@@ -7,9 +7,10 @@
 : "${LK_SRCDIR:?LK_SRCDIR must name the source directory}"
 export TZ=UTC
 
-LK=$LK_BUILDDIR/latchkey
-# Modules link liblatchkey.so, which is not installed while testing.
-export LD_LIBRARY_PATH="$LK_BUILDDIR/.libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+# Modules link liblatchkey.so, which is not installed while testing: the
+# LD_LIBRARY_PATH tests/libtool.sh sets serves them too.
+. "$LK_SRCDIR/tests/libtool.sh"
+LK=$(lk_direct "$LK_BUILDDIR/latchkey")
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lk-plugins.XXXXXX") || exit 99
 CONF=$TMP/latchkey.yaml

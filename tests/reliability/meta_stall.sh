@@ -12,7 +12,7 @@
 
 STALL=$LK_BUILDDIR/tests/reliability/.libs/meta_stall.so
 [ -f "$STALL" ] || fail "$STALL not built"
-[ "$LATCHKEY" = "$LK_BUILDDIR/latchkey" ] || skip "runs only on the build's own latchkey"
+[ "$LK_OWN_BUILD" = 1 ] || skip "runs only on the build's own latchkey"
 LD_PRELOAD=$STALL "$LATCHKEY" --version >/dev/null 2>&1 || skip "cannot preload $STALL here"
 
 BACKEND=lmdb
