@@ -17,14 +17,17 @@ EXTRA_DIST += tests/libtool.sh
 UNIT_CFLAGS = $(AM_CFLAGS) $(CMOCKA_CFLAGS) $(SODIUM_CFLAGS)
 UNIT_LIBS = libcore.la $(CMOCKA_LIBS) $(SODIUM_LIBS) $(LMDB_LIBS) $(YAML_LIBS)
 
+# make -j starts the tests in this order: the longest (PostgreSQL's runs of
+# the end-to-end scripts, the management API's matrix) first, so that no
+# single long test is left running alone at the end.
+include tests/pg/pg.mk
+include tests/daemon/daemon.mk
+include tests/reliability/reliability.mk
 include tests/unit/core.mk
 include tests/unit/backends.mk
 include tests/unit/config.mk
 include tests/e2e/cli.mk
 include tests/plugins/plugins.mk
 include tests/fuzz/fuzz.mk
-include tests/reliability/reliability.mk
-include tests/daemon/daemon.mk
 include tests/console/console.mk
 include tests/docs/docs.mk
-include tests/pg/pg.mk

@@ -23,7 +23,7 @@ EXTRA_DIST += $(E2E_TESTS) tests/e2e/lib.sh examples/quickstart.sh
 
 # heap.sh: secrets never reach freed heap memory, checked by an LD_PRELOAD
 # scanner of free()/realloc() (a test-only module, never installed).
-check_LTLIBRARIES = tests/e2e/heapscan.la
+check_LTLIBRARIES += tests/e2e/heapscan.la
 tests_e2e_heapscan_la_SOURCES = tests/e2e/heapscan.c
 tests_e2e_heapscan_la_CFLAGS = $(AM_CFLAGS)
 tests_e2e_heapscan_la_LDFLAGS = -module -avoid-version -shared -rpath /nowhere

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The end-to-end CLI scripts whose checks do not read store files, on
-# PostgreSQL (each store a new database of one private cluster).
+# PostgreSQL (each store a new database of one private cluster);
+# tests/pg/manage.sh runs the management API's test there.
 set -eu
 S=${LK_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 . "$S/tests/pg/lib.sh"
@@ -12,10 +13,3 @@ for t in lifecycle limits apikeys records verify_input badinput keylife selfserv
     LK_E2E_BACKENDS=postgresql sh -c '. "$LK_SRCDIR/tests/pg/lib.sh"; . "$0"' "$S/tests/e2e/$t.sh" ||
         { echo "FAIL: e2e/$t on postgresql"; exit 1; }
 done
-# the management API, and two latchkeyd on one store (bash: it uses curl's
-# config on stdin and /dev/tcp); skipped where latchkeyd has no HTTP
-if [ "${LK_HAVE_HTTP:-yes}" = yes ]; then
-    echo "# daemon/manage on postgresql"
-    LK_E2E_BACKENDS=postgresql bash -c '. "$LK_SRCDIR/tests/pg/lib.sh"; . "$0"' "$S/tests/daemon/manage.sh" ||
-        { echo "FAIL: daemon/manage on postgresql"; exit 1; }
-fi

@@ -1,6 +1,6 @@
 # tests/pg: the PostgreSQL backend on a private cluster (tests/pg/lib.sh);
 # each script skips (77) where PostgreSQL or the backend is absent.
-PG_TESTS = tests/pg/unit.sh tests/pg/store.sh tests/pg/e2e.sh
+PG_TESTS = tests/pg/e2e.sh tests/pg/manage.sh tests/pg/unit.sh tests/pg/store.sh
 TESTS += $(PG_TESTS)
 EXTRA_DIST += $(PG_TESTS) tests/pg/lib.sh
 # outage: one process through a server restart (driven by store.sh)
