@@ -87,8 +87,7 @@ secrets() {
 # shows_no_secret: the last command's stdout and stderr hold no piece of the
 # SecretKey's or the API key's secret part (their first and last 10 chars).
 shows_no_secret() {
-    for _p in "$(printf %s "$SK" | cut -c5-14)" "$(printf %s "$SK" | cut -c37-46)" \
-        "$(printf %s "$AK" | cut -c16-25)" "$(printf %s "$AK" | cut -c48-57)"; do
+    for _p in "$SK_HEAD" "$SK_TAIL" "$AK_HEAD" "$AK_TAIL"; do
         out_lacks_str "$_p"
         err_lacks_str "$_p"
     done
@@ -97,6 +96,10 @@ shows_no_secret() {
 # A key pasted where an id, a name or a UIN is expected: the error may name
 # the public part (SecretId, API key id, "LKSK"), never the secret.
 pasted_keys_are_not_echoed() {
+    SK_HEAD=$(printf %s "$SK" | cut -c5-14) SK_TAIL=$(printf %s "$SK" | cut -c37-46)
+    AK_HEAD=$(printf %s "$AK" | cut -c16-25) AK_TAIL=$(printf %s "$AK" | cut -c48-57)
+    [ ${#SK_HEAD} = 10 ] && [ ${#SK_TAIL} = 10 ] && [ ${#AK_HEAD} = 10 ] && [ ${#AK_TAIL} = 10 ] ||
+        fail "the secret pieces to look for are not 10 characters each"
     for _k in "$AK" "$SK" "$SID$SK" "$SID:$SK" "$SID$AK" "$AKID:$AK"; do
         for _mode in "" --json; do
             for _cmd in "key show" "key enable" "key disable" "key delete" "apikey show" "apikey enable" \

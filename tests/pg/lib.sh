@@ -38,12 +38,13 @@ as_owner() {
 }
 
 pg_cleanup() {
-    # tests/e2e/lib.sh's cleanup, when it was sourced first (one EXIT trap)
-    command -v cleanup >/dev/null 2>&1 && cleanup
     if [ -n "${PG_DIR:-}" ]; then
         as_owner "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m immediate stop >/dev/null 2>&1 || :
         rm -rf "$PG_DIR"
     fi
+    # tests/e2e/lib.sh's cleanup, when it was sourced first (one EXIT trap);
+    # last, as it may end the script with a failure
+    if command -v cleanup >/dev/null 2>&1; then cleanup; fi
 }
 
 pg_start_server() {
