@@ -1,5 +1,6 @@
 # tests/libtool.sh — sourced by the test libraries (tests/e2e/lib.sh,
-# tests/reliability/lib.sh, tests/plugins/common.sh) after LK_BUILDDIR is set.
+# tests/reliability/lib.sh, tests/plugins/common.sh) after LK_BUILDDIR (and
+# LATCHKEY, when another program stands in) is set.
 #
 # libtool puts a bash wrapper script at ./latchkey, ./latchkeyd and the other
 # programs that link the uninstalled liblatchkey; it sets LD_LIBRARY_PATH and
@@ -22,3 +23,10 @@ lk_direct() {
         printf '%s\n' "$1"
     fi
 }
+
+# LATCHKEY: the program behind the build's wrapper; LK_OWN_BUILD=1 when it is
+# the build's own latchkey, not a stand-in (heap.sh, meta_stall.sh, remote.sh
+# preload test modules into it).
+LATCHKEY=${LATCHKEY:-$LK_BUILDDIR/latchkey}
+[ "$LATCHKEY" = "$LK_BUILDDIR/latchkey" ] && LK_OWN_BUILD=1 || LK_OWN_BUILD=0
+LATCHKEY=$(lk_direct "$LATCHKEY")

@@ -12,10 +12,7 @@ set -eu
 LK_SRCDIR=${LK_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 LK_BUILDDIR=${LK_BUILDDIR:-$LK_SRCDIR}
 LATCHKEY=${LATCHKEY:-$LK_BUILDDIR/latchkey}
-. "$LK_SRCDIR/tests/libtool.sh"
-# LK_OWN_BUILD=1: the build's own latchkey, not a stand-in (heap.sh, meta_stall.sh)
-[ "$LATCHKEY" = "$LK_BUILDDIR/latchkey" ] && LK_OWN_BUILD=1 || LK_OWN_BUILD=0
-LATCHKEY=$(lk_direct "$LATCHKEY")
+. "$LK_SRCDIR/tests/libtool.sh" # LATCHKEY: the program behind the wrapper
 LK_E2E_BACKENDS=${LK_E2E_BACKENDS:-lmdb flatfile}
 TZ=UTC
 export TZ

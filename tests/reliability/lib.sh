@@ -6,9 +6,7 @@
 LK_SRCDIR=${LK_SRCDIR:-$(cd "$(dirname "$0")/../.." && pwd)}
 LK_BUILDDIR=${LK_BUILDDIR:-$LK_SRCDIR}
 LATCHKEY=${LATCHKEY:-$LK_BUILDDIR/latchkey}
-. "$LK_SRCDIR/tests/libtool.sh"
-[ "$LATCHKEY" = "$LK_BUILDDIR/latchkey" ] && LK_OWN_BUILD=1 || LK_OWN_BUILD=0
-LATCHKEY=$(lk_direct "$LATCHKEY")
+. "$LK_SRCDIR/tests/libtool.sh" # LATCHKEY: the program behind the wrapper
 RDIR=$LK_BUILDDIR/tests/reliability
 TZ=UTC
 export TZ
