@@ -7,7 +7,10 @@
 # shipped etc/nginx/latchkey.conf block); then the module with 10% wrong
 # keys and 10% garbage mixed in. Every location proxies to an API (a second
 # nginx server answering 200), as a gateway does. Same nginx, same wrk,
-# alternating rounds; prints the ratios. Exits 77 when nginx, wrk or the
+# alternating rounds; prints the ratios. For scale, the module's location
+# once more with a stand-in for latchkeyd that answers every verify at once
+# without any work (lkd_driver peer): the floor of asking any service over
+# a UNIX socket, which no change to latchkeyd can pass. Exits 77 when nginx, wrk or the
 # module is missing. Environment: BENCH_SECONDS per run (default 5),
 # BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
@@ -42,6 +45,12 @@ CONF=$CONF_BENCH
 FLOOD_ID=$KEY_ID
 
 nginx_worker_user
+mkdir -m 755 "$TMP/peer"
+PEER_SOCK=$TMP/peer/peer.sock
+coproc PEER { exec "$LK_BUILDDIR/tests/daemon/lkd_driver" peer "$PEER_SOCK"; }
+PEER_PID=$PEER_PID
+CLEANUP_HOOKS+=('kill "$PEER_PID" 2>/dev/null')
+read -r -t 10 line <&"${PEER[0]}" && [ "$line" = ready ] || die "lkd_driver peer did not start"
 free_port LKD_PORT
 # throttle off: every guess reaches the Argon2id pool (the flood below)
 start_latchkeyd "$LKD_ALLOW" "argon2_workers: 2" "throttle_failures: 0" "http:" "  listen: 127.0.0.1:$LKD_PORT" "  trusted_proxies: [127.0.0.1]" \
@@ -49,13 +58,16 @@ start_latchkeyd "$LKD_ALLOW" "argon2_workers: 2" "throttle_failures: 0" "http:" 
 for _ in $(seq 50); do curl -s -o /dev/null "http://127.0.0.1:$LKD_PORT/healthz" && break; sleep 0.1; done
 
 # bench_conf PORT API_PORT: the module's server block as shipped (its
-# /api/ location), plus the unprotected twin and the auth_request pair
-# (the shipped recipe's locations, /api/ renamed /ar/).
+# /api/ location, and that location again as /floor/ asking the stand-in
+# peer), plus the unprotected twin and the auth_request pair (the shipped
+# recipe's locations, /api/ renamed /ar/).
 bench_conf() {
-    local mod ar_top ar_locs
+    local mod floor ar_top ar_locs
     mod=$(sed -n '/^map \$uri/,$p' "$LK_SRCDIR/etc/nginx/latchkey-module.conf" |
         sed -e "s|listen 127.0.0.1:8080|listen 127.0.0.1:$1|" -e "s|/run/latchkey/latchkeyd.sock|$LKD_SOCK|" \
             -e "s|127.0.0.1:9000|api_backend|")
+    floor=$(printf '%s\n' "$mod" | sed -n '/location \/api\/ {/,/^    }/p' |
+        sed -e "s|location /api/ {|location /floor/ {\n        auth_latchkey_socket $PEER_SOCK;|")
     ar_top=$(sed -n '/^upstream latchkeyd/,/^}/p; /^map \$latchkey_path/,/^}/p' "$LK_SRCDIR/etc/nginx/latchkey.conf" |
         sed -e "s|127.0.0.1:8087|127.0.0.1:$LKD_PORT|")
     ar_locs=$(sed -n '/^server {/,$p' "$LK_SRCDIR/etc/nginx/latchkey.conf" | sed -e '1,/listen/d' -e '$d' |
@@ -75,6 +87,7 @@ $(nginx_private off)
     }
 $ar_top
 ${mod%\}*}
+$floor
 $ar_locs
     location /open/ {
         proxy_pass http://api_backend;
@@ -86,15 +99,16 @@ CONF
 # every proxied location keeps its upstream connections, as a gateway would
 conf_keepalive() { bench_conf "$@" | sed 's@proxy_pass http://api_backend;.*@proxy_pass http://api_backend;\n        proxy_http_version 1.1;\n        proxy_set_header Connection "";@'; }
 start_nginx conf_keepalive
-for p in /api/x /ar/x; do
+for p in /api/x /ar/x /floor/x; do
     [ "$(printf 'header = "Authorization: Bearer %s"\n' "$AK" | curl -s -K - -o /dev/null -w '%{http_code}' \
         "http://127.0.0.1:$PORT$p")" = 200 ] || die "$p does not grant the key"
 done
 
 wrk_key_scripts "$AK"
 wrk_warm /api/x
+wrk_warm /floor/x
 
-open_rps=0 mod_rps=0 ar_rps=0 clean_rps=0 valid_rps=0 bad=0
+open_rps=0 mod_rps=0 ar_rps=0 clean_rps=0 valid_rps=0 bad=0 floor_rps=0
 for _ in $(seq "${BENCH_ROUNDS:-3}"); do
     run /open/x
     open_rps=$(max "$open_rps" "$RPS")
@@ -109,6 +123,9 @@ for _ in $(seq "${BENCH_ROUNDS:-3}"); do
     bad=$((bad + BAD))
     run /api/x -s "$TMP/mixed.lua"
     valid_rps=$(max "$valid_rps" "$(wrk_valid_rps)")
+    run /floor/x -s "$TMP/key.lua"
+    floor_rps=$(max "$floor_rps" "$RPS")
+    bad=$((bad + BAD))
 done
 
 echo "nginx: ngx_http_auth_latchkey_module vs auth_request vs unprotected (2 nginx workers), wrk -t2 -c$CONNS -d${SECS}s,"
@@ -116,10 +133,13 @@ echo "best of ${BENCH_ROUNDS:-3} alternating rounds, $(nproc) cores (load averag
 printf '  API location, unprotected:              %10.0f req/s\n' "$open_rps"
 printf '  API location, module (Bearer, warm):    %10.0f req/s\n' "$mod_rps"
 printf '  API location, auth_request (same key):  %10.0f req/s\n' "$ar_rps"
+printf '  API location, module, no-op peer:       %10.0f req/s (lkd_driver peer: Success at once)\n' "$floor_rps"
 printf '  valid requests refused (must be 0):     %10d\n' "$bad"
 awk -v a="$mod_rps" -v o="$open_rps" 'BEGIN { printf "  ratio module / unprotected:             %10.2fx (target >= 0.9x)\n", a / o }'
 awk -v a="$mod_rps" -v o="$ar_rps" 'BEGIN { printf "  ratio module / auth_request:            %10.2fx\n", a / o }'
 awk -v v="$valid_rps" -v a="$clean_rps" 'BEGIN { printf "  module, valid rate mixed / clean:       %10.2fx (target >= 0.8x)\n", v / a }'
+awk -v a="$floor_rps" -v o="$open_rps" 'BEGIN { printf "  floor: no-op peer / unprotected:        %10.2fx (the transport alone)\n", a / o }'
+awk -v a="$mod_rps" -v o="$floor_rps" 'BEGIN { printf "  ratio module / no-op peer:              %10.2fx (what latchkeyd itself costs)\n", a / o }'
 
 # A guessers' flood through the same location: 8 connections sending
 # distinct well-formed wrong SecretKeys for FLOOD_ID (none repeats within a

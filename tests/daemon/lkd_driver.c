@@ -45,6 +45,16 @@
  *                                        service can answer faster through a
  *                                        UNIX socket with one request in
  *                                        flight per thread
+ *   lkd_driver peer SOCK                 the nginx bench's floor: listens on
+ *                                        SOCK (mode 0666, in the caller's
+ *                                        private directory) and answers every
+ *                                        request Success at once, a verify with
+ *                                        a fixed key id and uin, from one
+ *                                        thread (epoll, every frame a read
+ *                                        holds answered in one send): no
+ *                                        service can answer the module faster.
+ *                                        "ready" once listening; runs until
+ *                                        killed
  *
  *   lkd_driver garbage SOCK K            K clients pipelining unknown-op frames
  *                                        as fast as the service reads, reading
@@ -84,8 +94,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1108,6 +1120,102 @@ static int cmd_slow(const char *path, int gap_ms)
     return fails ? 1 : 0;
 }
 
+struct peer_conn {
+    int fd;
+    size_t len;
+    uint8_t rx[LKP_LEN_PREFIX + LKP_MAX_REQUEST];
+};
+
+/* Every whole frame in pc->rx answered into out: the answers' length, or
+ * -1 when the stream is broken (the connection is then closed). */
+static ssize_t peer_answer(struct peer_conn *pc, lkp_msg *m, uint8_t *out, size_t cap)
+{
+    size_t off = 0, olen = 0;
+    while (pc->len - off >= LKP_LEN_PREFIX) {
+        size_t blen = lkp_frame_len(pc->rx + off, LKP_MAX_REQUEST);
+        if (blen == 0)
+            return -1;
+        if (pc->len - off < LKP_LEN_PREFIX + blen)
+            break; /* the rest of the frame is still coming */
+        if (lkp_decode(pc->rx + off + LKP_LEN_PREFIX, blen, m) != LKP_OK)
+            return -1;
+        lkp_buf b;
+        lkp_begin(&b, out + olen, cap - olen, m->op, true, m->id);
+        lkp_put_text(&b, LKP_F_STATUS_CODE, lk_status_code(LK_OK));
+        if (m->op == LKP_OP_HELLO)
+            lkp_put_u32(&b, LKP_F_VERSION, LKP_VERSION);
+        if (m->op == LKP_OP_VERIFY_KEY || m->op == LKP_OP_VERIFY_APIKEY) {
+            lkp_put_text(&b, LKP_F_KEY_ID, "lk-floor");
+            lkp_put_u64(&b, LKP_F_UIN, 100);
+        }
+        if (lkp_end(&b) != 0)
+            return -1;
+        olen += b.len;
+        off += LKP_LEN_PREFIX + blen;
+    }
+    explicit_bzero(pc->rx, off); /* the requests held secrets */
+    memmove(pc->rx, pc->rx + off, pc->len - off);
+    pc->len -= off;
+    return (ssize_t)olen;
+}
+
+static int cmd_peer(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path) {
+        fprintf(stderr, "peer: socket path too long: %s\n", path);
+        return 2;
+    }
+    strcpy(sa.sun_path, path);
+    unlink(path);
+    int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int ep = epoll_create1(EPOLL_CLOEXEC);
+    if (ls < 0 || ep < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) != 0 || chmod(path, 0666) != 0 ||
+        listen(ls, 64) != 0) {
+        fprintf(stderr, "peer: cannot listen on %s: %s\n", path, strerror(errno));
+        return 2;
+    }
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    lkp_msg *m = malloc(sizeof *m);
+    uint8_t *out = malloc(64 * 1024);
+    if (m == NULL || out == NULL || epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev) != 0)
+        return 2;
+    puts("ready");
+    fflush(stdout);
+    for (;;) {
+        struct epoll_event evs[16];
+        int n = epoll_wait(ep, evs, 16, -1);
+        for (int i = 0; i < n; i++) {
+            struct peer_conn *pc = evs[i].data.ptr;
+            if (pc == NULL) {
+                int fd = accept4(ls, NULL, NULL, SOCK_CLOEXEC);
+                pc = fd < 0 ? NULL : calloc(1, sizeof *pc);
+                struct epoll_event cev = {.events = EPOLLIN, .data.ptr = pc};
+                if (pc == NULL || epoll_ctl(ep, EPOLL_CTL_ADD, fd, &cev) != 0) {
+                    if (fd >= 0)
+                        close(fd);
+                    free(pc);
+                    continue;
+                }
+                pc->fd = fd;
+                continue;
+            }
+            ssize_t r = recv(pc->fd, pc->rx + pc->len, sizeof pc->rx - pc->len, MSG_DONTWAIT);
+            if (r < 0 && (errno == EAGAIN || errno == EINTR))
+                continue;
+            ssize_t olen = -1;
+            if (r > 0) {
+                pc->len += (size_t)r;
+                olen = peer_answer(pc, m, out, 64 * 1024);
+            }
+            if (olen < 0 || (olen > 0 && send(pc->fd, out, (size_t)olen, MSG_NOSIGNAL) != olen)) {
+                close(pc->fd); /* epoll forgets it */
+                free(pc);
+            }
+        }
+    }
+}
+
 static int cmd_wrongkeys(long n)
 {
     char k[LK_SECRET_KEY_LEN + 1];
@@ -1144,6 +1252,8 @@ int main(int argc, char **argv)
         return cmd_hostile(argv[2], atoi(argv[3]), argc > 4 ? argv[4] : NULL);
     if (argc >= 6 && strcmp(argv[1], "flood") == 0)
         return cmd_flood(argv[2], argv[3], atoi(argv[4]), atol(argv[5]));
+    if (argc >= 3 && strcmp(argv[1], "peer") == 0)
+        return cmd_peer(argv[2]);
     if (argc >= 4 && strcmp(argv[1], "floor") == 0)
         return cmd_floor(atoi(argv[2]), atof(argv[3]));
     if (argc >= 6 && strcmp(argv[1], "bench") == 0)
