@@ -171,7 +171,9 @@ for n, raw in enumerate(outputs, 1):
     try:
         json.loads(raw.decode("utf-8"))
     except ValueError as e:  # UnicodeDecodeError is one
+        # no secret in a log: a SecretKey, and an API key past its public id
         shown = re.sub(rb"LKSK[0-9A-Za-z]+", b"LKSK...", raw[:120])
+        shown = re.sub(rb"(lk-[0-9A-Za-z]{12})[0-9A-Za-z]+", rb"\1...", shown)
         sys.stderr.write("FAIL [%s]: output %d of %d is not valid JSON (%s): %r\n"
                          % (sys.argv[2], n, len(outputs), e, shown))
         sys.exit(1)
