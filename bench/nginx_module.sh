@@ -10,8 +10,8 @@
 # alternating rounds; prints the ratios. For scale, the module's location
 # once more with a stand-in for latchkeyd that answers every verify at once
 # without any work (lkd_driver peer): the floor of asking any service over
-# a UNIX socket, which no change to latchkeyd can pass. Exits 77 when nginx, wrk or the
-# module is missing. Environment: BENCH_SECONDS per run (default 5),
+# a UNIX socket, which no change to latchkeyd can pass. Exits 77 when
+# nginx, wrk or the module is missing. Environment: BENCH_SECONDS per run (default 5),
 # BENCH_ROUNDS (default 3), BENCH_CONNECTIONS (default 32).
 [ -n "${BASH_VERSION:-}" ] || exec bash "$0" "$@"
 set -u
