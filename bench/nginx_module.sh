@@ -109,11 +109,14 @@ wrk_warm /api/x
 wrk_warm /floor/x
 
 open_rps=0 mod_rps=0 ar_rps=0 clean_rps=0 valid_rps=0 bad=0 floor_rps=0
+pair_mod=() pair_floor=() pair_lkd=() # this round's ratios' operands
 for _ in $(seq "${BENCH_ROUNDS:-3}"); do
     run /open/x
     open_rps=$(max "$open_rps" "$RPS")
+    round_open=$RPS
     run /api/x -s "$TMP/key.lua"
     mod_rps=$(max "$mod_rps" "$RPS")
+    round_mod=$RPS
     bad=$((bad + BAD))
     run /ar/x -s "$TMP/key.lua"
     ar_rps=$(max "$ar_rps" "$RPS")
@@ -126,6 +129,7 @@ for _ in $(seq "${BENCH_ROUNDS:-3}"); do
     run /floor/x -s "$TMP/key.lua"
     floor_rps=$(max "$floor_rps" "$RPS")
     bad=$((bad + BAD))
+    pair_mod+=("$round_mod" "$round_open") pair_floor+=("$RPS" "$round_open") pair_lkd+=("$round_mod" "$RPS")
 done
 
 echo "nginx: ngx_http_auth_latchkey_module vs auth_request vs unprotected (2 nginx workers), wrk -t2 -c$CONNS -d${SECS}s,"
@@ -140,6 +144,10 @@ awk -v a="$mod_rps" -v o="$ar_rps" 'BEGIN { printf "  ratio module / auth_reques
 awk -v v="$valid_rps" -v a="$clean_rps" 'BEGIN { printf "  module, valid rate mixed / clean:       %10.2fx (target >= 0.8x)\n", v / a }'
 awk -v a="$floor_rps" -v o="$open_rps" 'BEGIN { printf "  floor: no-op peer / unprotected:        %10.2fx (the transport alone)\n", a / o }'
 awk -v a="$mod_rps" -v o="$floor_rps" 'BEGIN { printf "  ratio module / no-op peer:              %10.2fx (what latchkeyd itself costs)\n", a / o }'
+echo "paired in each round (median, range):"
+echo "  module / unprotected:                   $(spread "${pair_mod[@]}")"
+echo "  no-op peer / unprotected:               $(spread "${pair_floor[@]}")"
+echo "  module / no-op peer:                    $(spread "${pair_lkd[@]}")"
 
 # A guessers' flood through the same location: 8 connections sending
 # distinct well-formed wrong SecretKeys for FLOOD_ID (none repeats within a

@@ -18,6 +18,17 @@ wrk_valid_rps() { awk -v r="$RPS" -v t="$TOTAL" -v b="$BAD" 'BEGIN { printf "%.0
 
 max() { awk -v a="$1" -v b="$2" 'BEGIN { print (a > b ? a : b) }'; }
 
+# spread A/B ...: the median of the ratios A/B of pairs measured in the same
+# round, and their range ("0.84x (0.80-0.90x)"): on a shared machine one
+# round's ratio says little, the best of each side paired across rounds less.
+spread() {
+    local args=()
+    while [ $# -ge 2 ]; do args+=("$(awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", b ? a / b : 0 }')"); shift 2; done
+    printf '%s\n' "${args[@]}" | sort -n | awk '{ v[NR] = $1 } END {
+        m = NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+        printf "%.2fx (%.2f-%.2fx over %d round%s)", m, v[1], v[NR], NR, NR == 1 ? "" : "s" }'
+}
+
 # wrk_mix_lua APIKEY MIXED: a wrk script sending "Authorization: Bearer";
 # MIXED 1: of 10 requests 8 valid, 1 with a wrong key (last character
 # changed: the checksum refuses it before any hash), 1 garbage; MIXED 0: all
